@@ -1,0 +1,1 @@
+"""Campaigns, personalisation data sources, the outbound message ledger and dispatch."""

@@ -1,0 +1,3 @@
+"""Admin of the campaigns app."""
+
+from __future__ import annotations

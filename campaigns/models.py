@@ -1,0 +1,3 @@
+"""Models of the campaigns app."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Reads and querysets of the campaigns app."""
+
+from __future__ import annotations

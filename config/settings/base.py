@@ -1,0 +1,244 @@
+"""Settings shared by every environment.
+
+All configuration comes from environment variables through one ``environ.Env``. The names in the
+README's configuration table are a contract: other systems and deployments depend on them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+# --- Core -------------------------------------------------------------------------------------
+SECRET_KEY = env.str("SECRET_KEY")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "contacts",
+    "templates_app",
+    "campaigns",
+    "webhooks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+_SUPPORTED_DATABASE_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # django-environ only warns about an unknown scheme
+    DATABASES = {
+        "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tidings.sqlite3'}")
+    }
+if DATABASES["default"].get("ENGINE") not in _SUPPORTED_DATABASE_ENGINES:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be a postgres://... or sqlite:///... URL "
+        f"(got a URL for engine {DATABASES['default'].get('ENGINE') or 'unknown'!r})"
+    )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default runs web, worker and beat as separate processes on one file: WAL lets
+    # readers proceed during a write, IMMEDIATE transactions and a timeout queue writers instead
+    # of failing them with "database is locked".
+    _sqlite_name = Path(DATABASES["default"]["NAME"])
+    if not _sqlite_name.is_absolute():
+        DATABASES["default"]["NAME"] = str(BASE_DIR / _sqlite_name)
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (personalisation data, locks, rate limits) -----------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "tidings",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if "://" not in CELERY_BROKER_URL:
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL must be a broker URL such as redis://host:6379/0 or filesystem://"
+    )
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # A broker that needs no server, for the single-machine embedded default only.
+    _queue_dir = VAR_DIR / "celery" / "queue"
+    _processed_dir = VAR_DIR / "celery" / "processed"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+        "processed_folder": str(_processed_dir),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_TIME_LIMIT = 15 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- WhatsApp (Meta integration layer) --------------------------------------------------------
+WHATSAPP_PROVIDER = env.str("WHATSAPP_PROVIDER", default="sandbox")
+if WHATSAPP_PROVIDER not in {"sandbox", "cloud"} and "." not in WHATSAPP_PROVIDER:
+    raise ImproperlyConfigured(
+        f"WHATSAPP_PROVIDER must be 'sandbox' or 'cloud' (or a dotted class path), "
+        f"not {WHATSAPP_PROVIDER!r}"
+    )
+WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
+_whatsapp_secrets_required = WHATSAPP_PROVIDER == "cloud"
+_SANDBOX_ONLY = "sandbox-only-not-a-secret"
+WHATSAPP_ACCESS_TOKEN = (
+    env.str("WHATSAPP_ACCESS_TOKEN")
+    if _whatsapp_secrets_required
+    else env.str("WHATSAPP_ACCESS_TOKEN", default=f"{_SANDBOX_ONLY}-token")
+)
+WHATSAPP_APP_SECRET = (
+    env.str("WHATSAPP_APP_SECRET")
+    if _whatsapp_secrets_required
+    else env.str("WHATSAPP_APP_SECRET", default=f"{_SANDBOX_ONLY}-app-secret")
+)
+WHATSAPP_VERIFY_TOKEN = (
+    env.str("WHATSAPP_VERIFY_TOKEN")
+    if _whatsapp_secrets_required
+    else env.str("WHATSAPP_VERIFY_TOKEN", default=f"{_SANDBOX_ONLY}-verify-token")
+)
+WHATSAPP_HTTP_CONCURRENCY = env.int("WHATSAPP_HTTP_CONCURRENCY", default=64)
+WHATSAPP_HTTP_CONNECT_TIMEOUT = env.float("WHATSAPP_HTTP_CONNECT_TIMEOUT", default=3.05)
+WHATSAPP_HTTP_READ_TIMEOUT = env.float("WHATSAPP_HTTP_READ_TIMEOUT", default=15.0)
+WHATSAPP_SANDBOX_WEBHOOK_URL = env.str(
+    "WHATSAPP_SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/whatsapp/"
+)
+WHATSAPP_SANDBOX_STATUS_DELAY_SECONDS = env.float(
+    "WHATSAPP_SANDBOX_STATUS_DELAY_SECONDS", default=2.0
+)
+WHATSAPP_SANDBOX_READ_RATE = env.float("WHATSAPP_SANDBOX_READ_RATE", default=0.6)
+WHATSAPP_SANDBOX_FAILURE_RATE = env.float("WHATSAPP_SANDBOX_FAILURE_RATE", default=0.05)
+WHATSAPP_SANDBOX_STATE_DIR = env.str("WHATSAPP_SANDBOX_STATE_DIR", default=str(VAR_DIR / "sandbox"))
+WHATSAPP_SANDBOX_TEMPLATE_APPROVAL_SECONDS = env.float(
+    "WHATSAPP_SANDBOX_TEMPLATE_APPROVAL_SECONDS", default=10.0
+)
+
+# --- Contacts ---------------------------------------------------------------------------------
+TIDINGS_DEFAULT_PHONE_REGION = env.str("TIDINGS_DEFAULT_PHONE_REGION", default="GB")
+
+# --- API --------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tidings API",
+    "DESCRIPTION": (
+        "Consented WhatsApp Business template messaging: contacts and consent, templates, "
+        "campaigns, messages and delivery tracking."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Auth, i18n, static -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

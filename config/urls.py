@@ -1,0 +1,29 @@
+"""Top-level URL configuration. The paths here are a contract; keep them."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config import health
+
+api_v1 = [
+    path("", include("contacts.api.urls")),
+    path("", include("templates_app.api.urls")),
+    path("", include("campaigns.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("webhooks/", include("webhooks.urls")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+]
+
+admin.site.site_header = "Tidings"
+admin.site.site_title = "Tidings"
+admin.site.index_title = "WhatsApp messaging"

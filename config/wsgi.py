@@ -1,0 +1,14 @@
+"""WSGI entry point (gunicorn config.wsgi)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+
+from config.startup import load_settings_or_exit  # noqa: E402
+
+load_settings_or_exit()
+application = get_wsgi_application()

@@ -1,0 +1,1 @@
+"""Contacts, consent ledger, segments, imports and erasure."""

@@ -1,0 +1,3 @@
+"""Admin of the contacts app."""
+
+from __future__ import annotations

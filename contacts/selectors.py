@@ -1,0 +1,3 @@
+"""Reads and querysets of the contacts app."""
+
+from __future__ import annotations

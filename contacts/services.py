@@ -1,0 +1,3 @@
+"""Writes and business rules of the contacts app."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""WhatsApp accounts, sender numbers and message templates mirrored from Meta."""

@@ -1,0 +1,1 @@
+"""Meta's webhook endpoint and the processing of what it delivers."""

@@ -1,0 +1,3 @@
+"""Admin of the webhooks app."""
+
+from __future__ import annotations

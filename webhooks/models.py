@@ -1,0 +1,3 @@
+"""Models of the webhooks app."""
+
+from __future__ import annotations
