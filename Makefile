@@ -17,7 +17,7 @@ $(STAMP): requirements.lock
 install: $(STAMP)
 
 dirs:
-	@mkdir -p var/celery/queue var/celery/processed var/sandbox
+	@mkdir -p var/celery/queue var/celery/processed var/celery/control var/sandbox
 
 migrate: install dirs
 	$(PY) manage.py migrate --noinput
