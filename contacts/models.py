@@ -1,3 +1,0 @@
-"""Models of the contacts app."""
-
-from __future__ import annotations
