@@ -1,3 +1,0 @@
-"""Models of the campaigns app."""
-
-from __future__ import annotations

@@ -1,0 +1,20 @@
+"""Models of the campaigns app: campaigns, personalisation data sources and the message ledger."""
+
+from .campaigns import Campaign, CampaignStatus, LawfulBasis, ScheduleType, UnknownOutcomePolicy
+from .data_sources import DataSource
+from .links import TrackedLink
+from .messages import Message, MessageStatus, MessageStatusEvent, SkipReason
+
+__all__ = [
+    "Campaign",
+    "CampaignStatus",
+    "DataSource",
+    "LawfulBasis",
+    "Message",
+    "MessageStatus",
+    "MessageStatusEvent",
+    "ScheduleType",
+    "SkipReason",
+    "TrackedLink",
+    "UnknownOutcomePolicy",
+]
