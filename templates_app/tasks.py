@@ -1,3 +1,28 @@
 """Celery tasks of the templates app: thin wrappers that take ids and call services."""
 
 from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from .models import WhatsAppAccount
+from .services import template_sync_account, template_sync_all
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(queue="housekeeping", acks_late=True, ignore_result=True)
+def sync_templates() -> None:
+    """Mirror every account's templates from Meta (run by beat; safe to run twice)."""
+    for result in template_sync_all():
+        logger.info("template sync: %s", result.summary())
+
+
+@shared_task(queue="housekeeping", acks_late=True, ignore_result=True)
+def sync_account_templates(account_id: int) -> None:
+    """Mirror one account's templates, e.g. when Meta reports a template not known here yet."""
+    account = WhatsAppAccount.objects.filter(pk=account_id).first()
+    if account is None:
+        return
+    logger.info("template sync: %s", template_sync_account(account=account).summary())

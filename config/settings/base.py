@@ -150,6 +150,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
+# --- Templates (templates_app): periodic sync with Meta ---------------------------------------
+# Meta allows about 200 template-management requests per hour per WABA; a sync every 15 minutes
+# stays well below that, and status webhooks carry changes in between.
+CELERY_BEAT_SCHEDULE["templates-sync"] = {
+    "task": "templates_app.tasks.sync_templates",
+    "schedule": 15 * 60,
+    "options": {"queue": "housekeeping"},
+}
+
 # --- WhatsApp (Meta integration layer) --------------------------------------------------------
 WHATSAPP_PROVIDER = env.str("WHATSAPP_PROVIDER", default="sandbox")
 if WHATSAPP_PROVIDER not in {"sandbox", "cloud"} and "." not in WHATSAPP_PROVIDER:

@@ -6,45 +6,102 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='WhatsAppAccount',
+            name="WhatsAppAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('waba_id', models.CharField(max_length=64, unique=True, verbose_name='WABA id')),
-                ('name', models.CharField(max_length=200)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("waba_id", models.CharField(max_length=64, unique=True, verbose_name="WABA id")),
+                ("name", models.CharField(max_length=200)),
             ],
             options={
-                'verbose_name': 'WhatsApp account',
-                'ordering': ['name'],
+                "verbose_name": "WhatsApp account",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='SenderNumber',
+            name="SenderNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('phone_number_id', models.CharField(max_length=64, unique=True, verbose_name='phone-number id')),
-                ('display_phone_number', models.CharField(max_length=32)),
-                ('verified_name', models.CharField(blank=True, max_length=200)),
-                ('throughput_per_second', models.PositiveIntegerField(default=80, help_text="Meta's per-number cap: 80 msg/s by default, 1,000 after the automatic upgrade.", validators=[django.core.validators.MinValueValidator(1)])),
-                ('quality_rating', models.CharField(choices=[('GREEN', 'Green (high)'), ('YELLOW', 'Yellow (medium)'), ('RED', 'Red (low)'), ('UNKNOWN', 'Unknown')], default='UNKNOWN', max_length=16)),
-                ('messaging_limit_tier', models.CharField(choices=[('TIER_50', '50 users / 24 h'), ('TIER_250', '250 users / 24 h'), ('TIER_2K', '2,000 users / 24 h'), ('TIER_10K', '10,000 users / 24 h'), ('TIER_100K', '100,000 users / 24 h'), ('TIER_UNLIMITED', 'Unlimited'), ('TIER_NOT_SET', 'Not set')], default='TIER_250', max_length=16)),
-                ('is_active', models.BooleanField(default=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='numbers', to='templates_app.whatsappaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "phone_number_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="phone-number id"),
+                ),
+                ("display_phone_number", models.CharField(max_length=32)),
+                ("verified_name", models.CharField(blank=True, max_length=200)),
+                (
+                    "throughput_per_second",
+                    models.PositiveIntegerField(
+                        default=80,
+                        help_text="Meta's per-number cap: 80 msg/s by default, 1,000 after the automatic upgrade.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "quality_rating",
+                    models.CharField(
+                        choices=[
+                            ("GREEN", "Green (high)"),
+                            ("YELLOW", "Yellow (medium)"),
+                            ("RED", "Red (low)"),
+                            ("UNKNOWN", "Unknown"),
+                        ],
+                        default="UNKNOWN",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "messaging_limit_tier",
+                    models.CharField(
+                        choices=[
+                            ("TIER_50", "50 users / 24 h"),
+                            ("TIER_250", "250 users / 24 h"),
+                            ("TIER_2K", "2,000 users / 24 h"),
+                            ("TIER_10K", "10,000 users / 24 h"),
+                            ("TIER_100K", "100,000 users / 24 h"),
+                            ("TIER_UNLIMITED", "Unlimited"),
+                            ("TIER_NOT_SET", "Not set"),
+                        ],
+                        default="TIER_250",
+                        max_length=16,
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="numbers",
+                        to="templates_app.whatsappaccount",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['display_phone_number'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('throughput_per_second__gte', 1)), name='templates_app_sendernumber_throughput_positive')],
+                "ordering": ["display_phone_number"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("throughput_per_second__gte", 1)),
+                        name="templates_app_sendernumber_throughput_positive",
+                    )
+                ],
             },
         ),
     ]

@@ -8,75 +8,296 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('templates_app', '0001_accounts_and_sender_numbers'),
+        ("templates_app", "0001_accounts_and_sender_numbers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MessageTemplate',
+            name="MessageTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=512, validators=[django.core.validators.RegexValidator('^[a-z0-9_]{1,512}$', "Use only lowercase letters, digits and underscores (Meta's template name rule).")])),
-                ('language', models.CharField(help_text="Meta's locale code, for example en_US, pt_BR or es.", max_length=16)),
-                ('category', models.CharField(choices=[('MARKETING', 'Marketing'), ('UTILITY', 'Utility'), ('AUTHENTICATION', 'Authentication')], max_length=16)),
-                ('parameter_format', models.CharField(choices=[('POSITIONAL', 'Positional ({{1}})'), ('NAMED', 'Named ({{first_name}})')], default='POSITIONAL', max_length=16)),
-                ('components', models.JSONField(default=list, help_text="Header, body, footer and buttons in Meta's JSON shape.")),
-                ('status', models.CharField(choices=[('DRAFT', 'Draft (not submitted)'), ('PENDING', 'Pending review'), ('APPROVED', 'Approved'), ('REJECTED', 'Rejected'), ('PAUSED', 'Paused'), ('DISABLED', 'Disabled'), ('IN_APPEAL', 'In appeal'), ('FLAGGED', 'Flagged'), ('REINSTATED', 'Reinstated'), ('PENDING_DELETION', 'Pending deletion'), ('DELETED', 'Deleted'), ('LIMIT_EXCEEDED', 'Limit exceeded'), ('LOCKED', 'Locked'), ('ARCHIVED', 'Archived'), ('UNARCHIVED', 'Unarchived'), ('UNKNOWN', 'Unknown')], db_index=True, default='DRAFT', max_length=20)),
-                ('rejection_reason', models.CharField(blank=True, max_length=500)),
-                ('quality_score', models.CharField(choices=[('GREEN', 'Green (high)'), ('YELLOW', 'Yellow (medium)'), ('RED', 'Red (low)'), ('UNKNOWN', 'Unknown')], default='UNKNOWN', max_length=16)),
-                ('meta_template_id', models.CharField(blank=True, max_length=64, verbose_name='Meta template id')),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='templates', to='templates_app.whatsappaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=512,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9_]{1,512}$",
+                                "Use only lowercase letters, digits and underscores (Meta's template name rule).",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "language",
+                    models.CharField(
+                        help_text="Meta's locale code, for example en_US, pt_BR or es.",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("MARKETING", "Marketing"),
+                            ("UTILITY", "Utility"),
+                            ("AUTHENTICATION", "Authentication"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "parameter_format",
+                    models.CharField(
+                        choices=[
+                            ("POSITIONAL", "Positional ({{1}})"),
+                            ("NAMED", "Named ({{first_name}})"),
+                        ],
+                        default="POSITIONAL",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "components",
+                    models.JSONField(
+                        default=list,
+                        help_text="Header, body, footer and buttons in Meta's JSON shape.",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("DRAFT", "Draft (not submitted)"),
+                            ("PENDING", "Pending review"),
+                            ("APPROVED", "Approved"),
+                            ("REJECTED", "Rejected"),
+                            ("PAUSED", "Paused"),
+                            ("DISABLED", "Disabled"),
+                            ("IN_APPEAL", "In appeal"),
+                            ("FLAGGED", "Flagged"),
+                            ("REINSTATED", "Reinstated"),
+                            ("PENDING_DELETION", "Pending deletion"),
+                            ("DELETED", "Deleted"),
+                            ("LIMIT_EXCEEDED", "Limit exceeded"),
+                            ("LOCKED", "Locked"),
+                            ("ARCHIVED", "Archived"),
+                            ("UNARCHIVED", "Unarchived"),
+                            ("UNKNOWN", "Unknown"),
+                        ],
+                        db_index=True,
+                        default="DRAFT",
+                        max_length=20,
+                    ),
+                ),
+                ("rejection_reason", models.CharField(blank=True, max_length=500)),
+                (
+                    "quality_score",
+                    models.CharField(
+                        choices=[
+                            ("GREEN", "Green (high)"),
+                            ("YELLOW", "Yellow (medium)"),
+                            ("RED", "Red (low)"),
+                            ("UNKNOWN", "Unknown"),
+                        ],
+                        default="UNKNOWN",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "meta_template_id",
+                    models.CharField(blank=True, max_length=64, verbose_name="Meta template id"),
+                ),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="templates",
+                        to="templates_app.whatsappaccount",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'language'],
+                "ordering": ["name", "language"],
             },
         ),
         migrations.CreateModel(
-            name='TemplateStatusChange',
+            name="TemplateStatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, choices=[('DRAFT', 'Draft (not submitted)'), ('PENDING', 'Pending review'), ('APPROVED', 'Approved'), ('REJECTED', 'Rejected'), ('PAUSED', 'Paused'), ('DISABLED', 'Disabled'), ('IN_APPEAL', 'In appeal'), ('FLAGGED', 'Flagged'), ('REINSTATED', 'Reinstated'), ('PENDING_DELETION', 'Pending deletion'), ('DELETED', 'Deleted'), ('LIMIT_EXCEEDED', 'Limit exceeded'), ('LOCKED', 'Locked'), ('ARCHIVED', 'Archived'), ('UNARCHIVED', 'Unarchived'), ('UNKNOWN', 'Unknown')], max_length=20)),
-                ('to_status', models.CharField(choices=[('DRAFT', 'Draft (not submitted)'), ('PENDING', 'Pending review'), ('APPROVED', 'Approved'), ('REJECTED', 'Rejected'), ('PAUSED', 'Paused'), ('DISABLED', 'Disabled'), ('IN_APPEAL', 'In appeal'), ('FLAGGED', 'Flagged'), ('REINSTATED', 'Reinstated'), ('PENDING_DELETION', 'Pending deletion'), ('DELETED', 'Deleted'), ('LIMIT_EXCEEDED', 'Limit exceeded'), ('LOCKED', 'Locked'), ('ARCHIVED', 'Archived'), ('UNARCHIVED', 'Unarchived'), ('UNKNOWN', 'Unknown')], max_length=20)),
-                ('source', models.CharField(choices=[('draft', 'Draft created'), ('submit', 'Submitted to Meta'), ('sync', 'Sync with Meta'), ('webhook', 'Meta webhook')], max_length=16)),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('changed_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('changed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='status_changes', to='templates_app.messagetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "from_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("DRAFT", "Draft (not submitted)"),
+                            ("PENDING", "Pending review"),
+                            ("APPROVED", "Approved"),
+                            ("REJECTED", "Rejected"),
+                            ("PAUSED", "Paused"),
+                            ("DISABLED", "Disabled"),
+                            ("IN_APPEAL", "In appeal"),
+                            ("FLAGGED", "Flagged"),
+                            ("REINSTATED", "Reinstated"),
+                            ("PENDING_DELETION", "Pending deletion"),
+                            ("DELETED", "Deleted"),
+                            ("LIMIT_EXCEEDED", "Limit exceeded"),
+                            ("LOCKED", "Locked"),
+                            ("ARCHIVED", "Archived"),
+                            ("UNARCHIVED", "Unarchived"),
+                            ("UNKNOWN", "Unknown"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("DRAFT", "Draft (not submitted)"),
+                            ("PENDING", "Pending review"),
+                            ("APPROVED", "Approved"),
+                            ("REJECTED", "Rejected"),
+                            ("PAUSED", "Paused"),
+                            ("DISABLED", "Disabled"),
+                            ("IN_APPEAL", "In appeal"),
+                            ("FLAGGED", "Flagged"),
+                            ("REINSTATED", "Reinstated"),
+                            ("PENDING_DELETION", "Pending deletion"),
+                            ("DELETED", "Deleted"),
+                            ("LIMIT_EXCEEDED", "Limit exceeded"),
+                            ("LOCKED", "Locked"),
+                            ("ARCHIVED", "Archived"),
+                            ("UNARCHIVED", "Unarchived"),
+                            ("UNKNOWN", "Unknown"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft created"),
+                            ("submit", "Submitted to Meta"),
+                            ("sync", "Sync with Meta"),
+                            ("webhook", "Meta webhook"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                (
+                    "changed_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "changed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="status_changes",
+                        to="templates_app.messagetemplate",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'template status change',
-                'ordering': ['-changed_at', '-id'],
-                'get_latest_by': 'changed_at',
+                "verbose_name": "template status change",
+                "ordering": ["-changed_at", "-id"],
+                "get_latest_by": "changed_at",
             },
         ),
         migrations.AddConstraint(
-            model_name='messagetemplate',
-            constraint=models.UniqueConstraint(fields=('account', 'name', 'language'), name='templates_app_messagetemplate_unique_name_language'),
+            model_name="messagetemplate",
+            constraint=models.UniqueConstraint(
+                fields=("account", "name", "language"),
+                name="templates_app_messagetemplate_unique_name_language",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='messagetemplate',
-            constraint=models.UniqueConstraint(condition=models.Q(('meta_template_id', ''), _negated=True), fields=('account', 'meta_template_id'), name='templates_app_messagetemplate_unique_meta_template_id'),
+            model_name="messagetemplate",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("meta_template_id", ""), _negated=True),
+                fields=("account", "meta_template_id"),
+                name="templates_app_messagetemplate_unique_meta_template_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='messagetemplate',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['DRAFT', 'PENDING', 'APPROVED', 'REJECTED', 'PAUSED', 'DISABLED', 'IN_APPEAL', 'FLAGGED', 'REINSTATED', 'PENDING_DELETION', 'DELETED', 'LIMIT_EXCEEDED', 'LOCKED', 'ARCHIVED', 'UNARCHIVED', 'UNKNOWN'])), name='templates_app_messagetemplate_status_valid'),
+            model_name="messagetemplate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "DRAFT",
+                            "PENDING",
+                            "APPROVED",
+                            "REJECTED",
+                            "PAUSED",
+                            "DISABLED",
+                            "IN_APPEAL",
+                            "FLAGGED",
+                            "REINSTATED",
+                            "PENDING_DELETION",
+                            "DELETED",
+                            "LIMIT_EXCEEDED",
+                            "LOCKED",
+                            "ARCHIVED",
+                            "UNARCHIVED",
+                            "UNKNOWN",
+                        ],
+                    )
+                ),
+                name="templates_app_messagetemplate_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='messagetemplate',
-            constraint=models.CheckConstraint(condition=models.Q(('category__in', ['MARKETING', 'UTILITY', 'AUTHENTICATION'])), name='templates_app_messagetemplate_category_valid'),
+            model_name="messagetemplate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("category__in", ["MARKETING", "UTILITY", "AUTHENTICATION"])),
+                name="templates_app_messagetemplate_category_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='messagetemplate',
-            constraint=models.CheckConstraint(condition=models.Q(('parameter_format__in', ['POSITIONAL', 'NAMED'])), name='templates_app_messagetemplate_parameter_format_valid'),
+            model_name="messagetemplate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("parameter_format__in", ["POSITIONAL", "NAMED"])),
+                name="templates_app_messagetemplate_parameter_format_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='messagetemplate',
-            constraint=models.CheckConstraint(condition=models.Q(('status', 'DRAFT'), models.Q(('meta_template_id', ''), _negated=True), _connector='OR'), name='templates_app_messagetemplate_submitted_has_meta_id'),
+            model_name="messagetemplate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("status", "DRAFT"),
+                    models.Q(("meta_template_id", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="templates_app_messagetemplate_submitted_has_meta_id",
+            ),
         ),
     ]
