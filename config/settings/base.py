@@ -203,6 +203,12 @@ WHATSAPP_SANDBOX_TEMPLATE_APPROVAL_SECONDS = env.float(
 
 # --- Contacts ---------------------------------------------------------------------------------
 TIDINGS_DEFAULT_PHONE_REGION = env.str("TIDINGS_DEFAULT_PHONE_REGION", default="GB")
+# HMAC key for the hash that replaces an erased contact's phone; empty derives one from SECRET_KEY
+# (set it in production so erased numbers stay recognisable across SECRET_KEY rotations).
+TIDINGS_ERASURE_KEY = env.str("TIDINGS_ERASURE_KEY", default="")
+# CSV imports: rows per database batch (progress is updated per batch) and the largest upload.
+TIDINGS_IMPORT_BATCH_SIZE = env.int("TIDINGS_IMPORT_BATCH_SIZE", default=2000)
+TIDINGS_IMPORT_MAX_FILE_BYTES = env.int("TIDINGS_IMPORT_MAX_FILE_BYTES", default=200 * 1024 * 1024)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
