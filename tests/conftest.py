@@ -15,6 +15,8 @@ import pytest
 
 from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable
 
+pytest_plugins = ["tests.support.meta_api"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

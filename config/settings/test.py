@@ -32,3 +32,4 @@ WHATSAPP_ACCESS_TOKEN = "test-access-token"
 # Serve static files from the apps without a collectstatic step.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+WHATSAPP_SANDBOX_WEBHOOK_URL = ""

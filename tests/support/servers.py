@@ -29,11 +29,15 @@ def postgres_bindir() -> Path:
     candidates: list[str] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
-        result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False
+        )
         candidates.append(result.stdout.strip())
     candidates.extend(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True))
     for candidate in candidates:
-        if candidate and all((Path(candidate) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+        if candidate and all(
+            (Path(candidate) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")
+        ):
             return Path(candidate)
     raise ServerUnavailable(f"PostgreSQL server binaries not found; {POSTGRES_PACKAGE_HINT}")
 
@@ -56,22 +60,42 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(datadir, user="postgres", group="postgres")
         server._run(
-            str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", server.user,
-            "--no-sync", "-E", "UTF8", "--locale=C",
+            str(bindir / "initdb"),
+            "-D",
+            str(datadir),
+            "-A",
+            "trust",
+            "-U",
+            server.user,
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
         )
         options = (
             f"-p {server.port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         server._run(
-            str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options,
-            "-l", str(datadir / "server.log"), "-w", "-t", "60", "start",
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-o",
+            options,
+            "-l",
+            str(datadir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         return server
 
     def stop(self) -> None:
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop")
+            self._run(
+                str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"
+            )
         finally:
             shutil.rmtree(self.datadir, ignore_errors=True)
 
