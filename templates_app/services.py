@@ -142,7 +142,7 @@ def template_create_draft(
     category = (category or "").strip().upper()
     parameter_format = (parameter_format or "").strip().upper()
     components = _normalized_components(components)
-    problems = _definition_problems(
+    problems = template_definition_problems(
         name=name,
         language=language,
         category=category,
@@ -191,7 +191,7 @@ def template_update_draft(
     category = (category or "").strip().upper()
     parameter_format = (parameter_format or "").strip().upper()
     components = _normalized_components(components)
-    problems = _definition_problems(
+    problems = template_definition_problems(
         name=template.name,
         language=template.language,
         category=category,
@@ -243,7 +243,7 @@ def template_submit(
             raise TemplateError(
                 f"Only drafts can be submitted; {locked} is {locked.get_status_display()}."
             )
-        problems = _definition_problems(
+        problems = template_definition_problems(
             name=locked.name,
             language=locked.language,
             category=locked.category,
@@ -610,7 +610,7 @@ def _duplicate_problem(account: WhatsAppAccount, name: str, language: str) -> Pr
     return Problem("name", f"{account.name} already has a template {name} in {language}.")
 
 
-def _definition_problems(
+def template_definition_problems(
     *,
     name: str,
     language: str,
@@ -619,6 +619,8 @@ def _definition_problems(
     components: Any,
     require_examples: bool,
 ) -> list[Problem]:
+    """Every rule a template definition breaks (name, language, category, format, components);
+    the same check drafts and submissions go through, for forms that want to show it early."""
     problems = []
     if not re.match(TEMPLATE_NAME_PATTERN, name):
         problems.append(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
+from .views import MessageTemplateViewSet
+
 router = SimpleRouter()
+router.register("templates", MessageTemplateViewSet, basename="template")
 
 urlpatterns = router.urls
