@@ -1,3 +1,392 @@
-"""Writes and business rules of the campaigns app."""
+"""Writes and business rules of the campaigns app: authoring and the campaign state machine.
+
+Every transition locks the campaign row, checks the current state, and enqueues follow-up work
+only after commit, so two clicks, two workers or two beats can never start a campaign twice.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
+from templates_app.rendering import variables
+
+from .errors import CampaignError, IllegalTransition
+from .models import Campaign, CampaignStatus, Message, MessageStatus, ScheduleType
+from .scheduling import UTC
+
+EDITABLE_STATES = {CampaignStatus.DRAFT, CampaignStatus.SCHEDULED}
+AUTHORING_FIELDS = (
+    "name",
+    "sender",
+    "template",
+    "default_language",
+    "fallback_template",
+    "segment",
+    "variable_mapping",
+    "fallback_variable_mapping",
+    "schedule_type",
+    "scheduled_at",
+    "local_send_time",
+    "quiet_hours_start",
+    "quiet_hours_end",
+    "valid_until",
+    "throughput_per_second",
+    "frequency_cap_count",
+    "frequency_cap_window_hours",
+    "unknown_outcome_policy",
+    "purpose",
+    "lawful_basis",
+)
+# Meta's most easterly zone: a local-time campaign's first recipients live at UTC+14.
+EARLIEST_UTC_OFFSET = dt.timedelta(hours=14)
+
+
+# --- Authoring --------------------------------------------------------------------------------
+
+
+def _family_variants(template: MessageTemplate) -> list[MessageTemplate]:
+    return list(
+        MessageTemplate.objects.filter(
+            account_id=template.account_id, name=template.name, status=TemplateStatus.APPROVED
+        )
+    )
+
+
+def _mapping_errors(
+    mapping: dict[str, Any], templates: list[MessageTemplate], label: str
+) -> dict[str, list[str]]:
+    from .personalisation import parse_mapping
+
+    errors: dict[str, list[str]] = {}
+    try:
+        parse_mapping(mapping)
+    except ValidationError as error:
+        for key, messages in error.message_dict.items():
+            errors.setdefault(label, []).extend(f"{key}: {message}" for message in messages)
+    wanted: dict[str, list[str]] = {}
+    for template in templates:
+        for variable in variables(template):
+            wanted.setdefault(variable.key, []).append(template.language)
+    for key, languages in sorted(wanted.items()):
+        if key not in mapping:
+            errors.setdefault(label, []).append(
+                f"Variable {key} of template '{templates[0].name}' ({', '.join(languages)}) "
+                "has no mapping."
+            )
+    for key in sorted(set(mapping) - set(wanted)):
+        errors.setdefault(label, []).append(
+            f"{key} is not a variable of template '{templates[0].name}'."
+        )
+    return errors
+
+
+def campaign_validation_errors(campaign: Campaign) -> dict[str, list[str]]:
+    """Everything wrong with a campaign's definition, by field; empty when it can launch."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    template = campaign.template
+    if campaign.sender.account_id != template.account_id:
+        add("sender", "The sender number belongs to another WhatsApp account than the template.")
+    variants = _family_variants(template)
+    if not any(v.language == campaign.default_language for v in variants):
+        add(
+            "default_language",
+            f"Template '{template.name}' has no approved variant in {campaign.default_language}.",
+        )
+    if variants:
+        errors.update(_mapping_errors(campaign.variable_mapping, variants, "variable_mapping"))
+    if campaign.fallback_template_id:
+        fallback = campaign.fallback_template
+        if fallback.account_id != template.account_id:
+            add("fallback_template", "The fallback template belongs to another account.")
+        elif fallback.status != TemplateStatus.APPROVED:
+            add("fallback_template", f"The fallback template is {fallback.status}, not APPROVED.")
+        else:
+            fallback_errors = _mapping_errors(
+                campaign.fallback_variable_mapping, [fallback], "fallback_variable_mapping"
+            )
+            uses_data_source = [
+                key
+                for key, spec in campaign.fallback_variable_mapping.items()
+                if isinstance(spec, dict) and spec.get("source") == "data_source"
+            ]
+            if uses_data_source:
+                fallback_errors.setdefault("fallback_variable_mapping", []).append(
+                    "The fallback must not depend on a data source "
+                    f"({', '.join(uses_data_source)}): it is what is sent when data is missing."
+                )
+            errors.update(fallback_errors)
+    elif campaign.fallback_variable_mapping:
+        add("fallback_variable_mapping", "Set a fallback template or leave this empty.")
+    if campaign.segment_id is None:
+        add("segment", "Choose the audience (a segment).")
+    if campaign.schedule_type == ScheduleType.AT and not campaign.scheduled_at:
+        add("scheduled_at", "Give the date and time to send at.")
+    if campaign.schedule_type == ScheduleType.LOCAL_TIME:
+        if not campaign.scheduled_at:
+            add("scheduled_at", "Give the date to send on.")
+        if not campaign.local_send_time:
+            add("local_send_time", "Give the local time to send at in each recipient's timezone.")
+    if (campaign.quiet_hours_start is None) != (campaign.quiet_hours_end is None):
+        add("quiet_hours_end", "Quiet hours need both a start and an end.")
+    if (campaign.frequency_cap_count is None) != (campaign.frequency_cap_window_hours is None):
+        add("frequency_cap_window_hours", "A frequency cap needs both a count and a window.")
+    if campaign.throughput_per_second and (
+        campaign.throughput_per_second > campaign.sender.throughput_per_second
+    ):
+        add(
+            "throughput_per_second",
+            f"At most {campaign.sender.throughput_per_second}/s: the sender number's Meta cap.",
+        )
+    if (
+        campaign.valid_until
+        and campaign.scheduled_at
+        and campaign.valid_until <= (campaign.scheduled_at)
+    ):
+        add("valid_until", "The validity period must end after the scheduled time.")
+    return errors
+
+
+def _check_definition(campaign: Campaign) -> None:
+    errors = campaign_validation_errors(campaign)
+    if errors:
+        raise CampaignError("The campaign cannot be saved as it is.", field_errors=errors)
+
+
+def campaign_create(*, created_by: Any = None, **fields: Any) -> Campaign:
+    """Create a draft campaign; every field is checked, and refusals name the field."""
+    unknown = set(fields) - set(AUTHORING_FIELDS)
+    if unknown:
+        raise CampaignError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    campaign = Campaign(created_by=created_by, **fields)
+    if not campaign.default_language and campaign.template_id:
+        campaign.default_language = campaign.template.language
+    _full_clean(campaign)
+    _check_definition(campaign)
+    campaign.save()
+    return campaign
+
+
+def campaign_update(*, campaign: Campaign, **fields: Any) -> Campaign:
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if locked.status not in EDITABLE_STATES:
+            raise IllegalTransition(
+                f"A {locked.get_status_display().lower()} campaign cannot be edited."
+            )
+        for name, value in fields.items():
+            if name not in AUTHORING_FIELDS:
+                raise CampaignError(f"Unknown field: {name}.")
+            setattr(locked, name, value)
+        _full_clean(locked)
+        _check_definition(locked)
+        locked.save()
+    return locked
+
+
+def _full_clean(campaign: Campaign) -> None:
+    try:
+        campaign.full_clean(exclude=["created_by", "status"])
+    except ValidationError as error:
+        raise CampaignError(
+            "The campaign cannot be saved as it is.", field_errors=error.message_dict
+        ) from error
+
+
+# --- State machine ----------------------------------------------------------------------------
+
+
+def _enqueue(task: Callable[..., Any], *args: Any) -> None:
+    transaction.on_commit(partial(task.delay, *args))
+
+
+def _transition(
+    campaign_id: int,
+    *,
+    allowed_from: set[str],
+    to: str,
+    action: str,
+    reason: str = "",
+    extra: Callable[[Campaign], None] | None = None,
+) -> Campaign:
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.status not in allowed_from:
+            raise IllegalTransition(
+                f"Cannot {action} a {campaign.get_status_display().lower()} campaign."
+            )
+        campaign.status = to
+        campaign.status_reason = reason
+        if extra:
+            extra(campaign)
+        campaign.save(
+            update_fields=["status", "status_reason", "started_at", "finished_at", "updated_at"]
+        )
+    return campaign
+
+
+def campaign_start_instant(campaign: Campaign) -> dt.datetime:
+    """When a scheduled campaign is due to start (and be planned)."""
+    now = timezone.now()
+    if campaign.schedule_type == ScheduleType.AT and campaign.scheduled_at:
+        return campaign.scheduled_at
+    if campaign.schedule_type == ScheduleType.LOCAL_TIME and campaign.scheduled_at:
+        wall = dt.datetime.combine(campaign.scheduled_at.date(), campaign.local_send_time)
+        return (wall - EARLIEST_UTC_OFFSET).replace(tzinfo=UTC)
+    return now
+
+
+def campaign_schedule(*, campaign_id: int) -> Campaign:
+    """Draft → scheduled: the beat starts it when due. The definition must be valid."""
+    campaign = Campaign.objects.select_related("template", "sender").get(pk=campaign_id)
+    _check_definition(campaign)
+    return _transition(
+        campaign_id,
+        allowed_from={CampaignStatus.DRAFT},
+        to=CampaignStatus.SCHEDULED,
+        action="schedule",
+    )
+
+
+def campaign_start(*, campaign_id: int) -> Campaign:
+    """Draft or scheduled → running now: plan the audience, then dispatch."""
+    from . import tasks
+
+    campaign = Campaign.objects.select_related("template", "sender").get(pk=campaign_id)
+    _check_definition(campaign)
+
+    def started(locked: Campaign) -> None:
+        locked.started_at = timezone.now()
+        _enqueue(tasks.plan_campaign, locked.pk)
+
+    return _transition(
+        campaign_id,
+        allowed_from={CampaignStatus.DRAFT, CampaignStatus.SCHEDULED},
+        to=CampaignStatus.RUNNING,
+        action="start",
+        extra=started,
+    )
+
+
+def campaign_pause(*, campaign_id: int, reason: str = "") -> Campaign:
+    """Running → paused. Messages already handed to Meta finish; nothing else is claimed."""
+    return _transition(
+        campaign_id,
+        allowed_from={CampaignStatus.RUNNING},
+        to=CampaignStatus.PAUSED,
+        action="pause",
+        reason=reason,
+    )
+
+
+def campaign_resume(*, campaign_id: int) -> Campaign:
+    """Paused or stopped → running; continues with what is still queued, never resends."""
+    from . import tasks
+
+    campaign = Campaign.objects.select_related("template", "sender").get(pk=campaign_id)
+    _check_definition(campaign)
+
+    def resumed(locked: Campaign) -> None:
+        _enqueue(tasks.dispatch_campaign, locked.pk)
+
+    return _transition(
+        campaign_id,
+        allowed_from={CampaignStatus.PAUSED, CampaignStatus.STOPPED},
+        to=CampaignStatus.RUNNING,
+        action="resume",
+        extra=resumed,
+    )
+
+
+def campaign_cancel(*, campaign_id: int) -> Campaign:
+    """Cancel for good: whatever has not gone out is skipped with the reason `cancelled`."""
+
+    def cancelled(locked: Campaign) -> None:
+        locked.finished_at = timezone.now()
+        Message.objects.filter(
+            campaign_id=locked.pk, status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED]
+        ).update(status=MessageStatus.SKIPPED, reason="cancelled", updated_at=timezone.now())
+
+    return _transition(
+        campaign_id,
+        allowed_from={
+            CampaignStatus.DRAFT,
+            CampaignStatus.SCHEDULED,
+            CampaignStatus.RUNNING,
+            CampaignStatus.PAUSED,
+            CampaignStatus.STOPPED,
+        },
+        to=CampaignStatus.CANCELLED,
+        action="cancel",
+        extra=cancelled,
+    )
+
+
+def campaign_stop(*, campaign_id: int, reason: str) -> Campaign | None:
+    """Stop with a reason (account-level error, template paused); resume continues later.
+
+    Returns None when the campaign was not in a state that can be stopped, so callers reacting
+    to a burst of identical errors need no pre-check.
+    """
+    try:
+        return _transition(
+            campaign_id,
+            allowed_from={CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED},
+            to=CampaignStatus.STOPPED,
+            action="stop",
+            reason=reason,
+        )
+    except IllegalTransition:
+        return None
+
+
+def campaign_complete_if_done(*, campaign_id: int) -> bool:
+    """Running → completed once nothing is queued, deferred or in flight."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.status != CampaignStatus.RUNNING or campaign.planned_at is None:
+            return False
+        pending = Message.objects.filter(
+            campaign_id=campaign_id,
+            status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED, MessageStatus.SENDING],
+        ).exists()
+        if pending:
+            return False
+        campaign.status = CampaignStatus.COMPLETED
+        campaign.finished_at = timezone.now()
+        campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    return True
+
+
+def campaigns_stop_using_template(*, template: MessageTemplate, reason: str) -> list[int]:
+    """A template became unsendable (paused, disabled…): stop every running campaign using it."""
+    ids = list(
+        Campaign.objects.filter(
+            status__in=[CampaignStatus.RUNNING, CampaignStatus.SCHEDULED],
+        )
+        .filter(template__account_id=template.account_id, template__name=template.name)
+        .values_list("id", flat=True)
+    )
+    stopped = []
+    for campaign_id in ids:
+        if campaign_stop(campaign_id=campaign_id, reason=reason):
+            stopped.append(campaign_id)
+    return stopped
+
+
+def consent_category_for(campaign: Campaign) -> str:
+    """Marketing templates need marketing consent; utility and authentication need utility."""
+    if campaign.template.category == TemplateCategory.MARKETING:
+        return "marketing"
+    return "utility"

@@ -1,3 +1,94 @@
-"""Celery tasks of the campaigns app: thin wrappers that take ids and call services."""
+"""Celery tasks of the campaigns app: thin wrappers that take ids and call services.
+
+Every task is idempotent: planning ignores rows that exist, dispatch only takes what it claims,
+the tick only moves things whose time has come.
+"""
 
 from __future__ import annotations
+
+import logging
+import time
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from . import dispatch, planning, reconcile, services
+from .models import Campaign, CampaignStatus
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, queue="dispatch")
+def plan_campaign(campaign_id: int) -> dict:
+    summary = planning.campaign_plan(campaign_id=campaign_id)
+    dispatch_campaign.delay(campaign_id)
+    return {"queued": summary.queued, "skipped": summary.skipped}
+
+
+def _dispatch_slot_key(campaign_id: int, slot: int) -> str:
+    return f"tidings:dispatch:{campaign_id}:{slot}"
+
+
+@shared_task(acks_late=True, queue="dispatch")
+def dispatch_campaign(campaign_id: int) -> dict:
+    """Send a running campaign's due messages, chunk after chunk, for a bounded time.
+
+    At most TIDINGS_DISPATCH_PARALLEL_TASKS of these work on one campaign at once (a slot lock
+    in the cache); a task that finds every slot taken exits at once, so duplicate enqueues from
+    the beat and from resumes cost nothing.
+    """
+    budget = settings.TIDINGS_DISPATCH_TASK_SECONDS
+    slot_key = None
+    for slot in range(settings.TIDINGS_DISPATCH_PARALLEL_TASKS):
+        key = _dispatch_slot_key(campaign_id, slot)
+        if cache.add(key, "1", timeout=budget + settings.TIDINGS_DISPATCH_LEASE_SECONDS):
+            slot_key = key
+            break
+    if slot_key is None:
+        return {"skipped": "all dispatch slots busy"}
+    totals = {"claimed": 0, "sent": 0}
+    deadline = time.monotonic() + budget
+    more = False
+    try:
+        while time.monotonic() < deadline:
+            result = dispatch.dispatch_chunk(campaign_id=campaign_id)
+            totals["claimed"] += result.claimed
+            totals["sent"] += result.sent
+            if result.claimed == 0 or result.stopped_reason:
+                break
+        else:
+            more = True
+    finally:
+        cache.delete(slot_key)
+    if more:
+        dispatch_campaign.delay(campaign_id)
+    else:
+        services.campaign_complete_if_done(campaign_id=campaign_id)
+    return totals
+
+
+@shared_task(queue="housekeeping")
+def tick() -> dict:
+    """The beat's heartbeat (every few seconds): start due campaigns, release deferrals,
+    reconcile expired leases, keep running campaigns dispatching, complete finished ones."""
+    now = timezone.now()
+    started = 0
+    for campaign in Campaign.objects.filter(status=CampaignStatus.SCHEDULED):
+        if services.campaign_start_instant(campaign) <= now:
+            try:
+                services.campaign_start(campaign_id=campaign.pk)
+                started += 1
+            except services.CampaignError as error:
+                services.campaign_stop(campaign_id=campaign.pk, reason=error.message)
+    released = dispatch.release_deferred(now=now)
+    reconciled = reconcile.reconcile_expired_leases()
+    for campaign_id in Campaign.objects.filter(status=CampaignStatus.RUNNING).values_list(
+        "id", flat=True
+    ):
+        if dispatch.due_work_exists(campaign_id):
+            dispatch_campaign.delay(campaign_id)
+        else:
+            services.campaign_complete_if_done(campaign_id=campaign_id)
+    return {"started": started, "released": released, **reconciled}

@@ -148,7 +148,9 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "campaigns-tick": {"task": "campaigns.tasks.tick", "schedule": 5.0},
+}
 
 # --- Templates (templates_app): periodic sync with Meta ---------------------------------------
 # Meta allows about 200 template-management requests per hour per WABA; a sync every 15 minutes
@@ -209,6 +211,38 @@ TIDINGS_ERASURE_KEY = env.str("TIDINGS_ERASURE_KEY", default="")
 # CSV imports: rows per database batch (progress is updated per batch) and the largest upload.
 TIDINGS_IMPORT_BATCH_SIZE = env.int("TIDINGS_IMPORT_BATCH_SIZE", default=2000)
 TIDINGS_IMPORT_MAX_FILE_BYTES = env.int("TIDINGS_IMPORT_MAX_FILE_BYTES", default=200 * 1024 * 1024)
+
+# --- Campaigns and dispatch --------------------------------------------------------------------
+# Timezone for contacts without one (recipient-local scheduling and quiet hours).
+TIDINGS_DEFAULT_CONTACT_TIMEZONE = env.str("TIDINGS_DEFAULT_CONTACT_TIMEZONE", default="UTC")
+# Regions where Meta does not deliver marketing templates (currently US +1 numbers).
+TIDINGS_MARKETING_UNDELIVERABLE_REGIONS = env.list(
+    "TIDINGS_MARKETING_UNDELIVERABLE_REGIONS", default=["US"]
+)
+
+# --- Personalisation data sources (campaigns.personalisation) ---------------------------------
+# A source that fails this many calls in a row is not called for the cool-off, then gets one trial
+# call; the state is kept in the cache so every worker sees it.
+TIDINGS_DATASOURCE_BREAKER_FAILURES = env.int("TIDINGS_DATASOURCE_BREAKER_FAILURES", default=5)
+TIDINGS_DATASOURCE_BREAKER_COOLOFF_SECONDS = env.float(
+    "TIDINGS_DATASOURCE_BREAKER_COOLOFF_SECONDS", default=30.0
+)
+# A 404 ("no such customer") is cached this long (at most the source's TTL) so an unknown key is
+# not asked for again on every message, yet a customer created since shows up soon.
+TIDINGS_DATASOURCE_NOT_FOUND_TTL_SECONDS = env.int(
+    "TIDINGS_DATASOURCE_NOT_FOUND_TTL_SECONDS", default=60
+)
+# Shared secret for POST /webhooks/crm/invalidate/ (HMAC-SHA256 of the body); unset refuses all.
+TIDINGS_CRM_WEBHOOK_SECRET = env.str("TIDINGS_CRM_WEBHOOK_SECRET", default="")
+
+# Messages claimed per dispatch chunk, and how long a claim (lease) lasts before the reconciler
+# decides what happened to a message whose worker died.
+TIDINGS_DISPATCH_CHUNK_SIZE = env.int("TIDINGS_DISPATCH_CHUNK_SIZE", default=200)
+TIDINGS_DISPATCH_LEASE_SECONDS = env.int("TIDINGS_DISPATCH_LEASE_SECONDS", default=120)
+# How long one dispatch task keeps claiming chunks before handing over to a fresh task.
+TIDINGS_DISPATCH_TASK_SECONDS = env.int("TIDINGS_DISPATCH_TASK_SECONDS", default=60)
+# Dispatch tasks allowed to work on one campaign at once (across all workers).
+TIDINGS_DISPATCH_PARALLEL_TASKS = env.int("TIDINGS_DISPATCH_PARALLEL_TASKS", default=2)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
