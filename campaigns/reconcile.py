@@ -27,9 +27,7 @@ def reconcile_expired_leases() -> dict[str, int]:
         expired = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=MessageStatus.SENDING, lease_expires_at__lt=now)
-            .annotate(
-                proven=Exists(MessageStatusEvent.objects.filter(message_id=OuterRef("pk")))
-            )
+            .annotate(proven=Exists(MessageStatusEvent.objects.filter(message_id=OuterRef("pk"))))
             .values("id", "proven", "wamid", "campaign_id")[:RECONCILE_BATCH]
         )
         if not expired:

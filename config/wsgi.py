@@ -8,7 +8,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 
-from config.startup import load_settings_or_exit  # noqa: E402
+from config.startup import load_settings_or_exit
 
 load_settings_or_exit()
 application = get_wsgi_application()

@@ -263,6 +263,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
+_ERROR_ENUMS = "drf_standardized_errors.openapi_serializers"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tidings API",
     "DESCRIPTION": (
@@ -273,17 +274,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "ValidationErrorEnum": "drf_standardized_errors.openapi_serializers.ValidationErrorEnum.choices",
-        "ClientErrorEnum": "drf_standardized_errors.openapi_serializers.ClientErrorEnum.choices",
-        "ServerErrorEnum": "drf_standardized_errors.openapi_serializers.ServerErrorEnum.choices",
-        "ErrorCode401Enum": "drf_standardized_errors.openapi_serializers.ErrorCode401Enum.choices",
-        "ErrorCode403Enum": "drf_standardized_errors.openapi_serializers.ErrorCode403Enum.choices",
-        "ErrorCode404Enum": "drf_standardized_errors.openapi_serializers.ErrorCode404Enum.choices",
-        "ErrorCode405Enum": "drf_standardized_errors.openapi_serializers.ErrorCode405Enum.choices",
-        "ErrorCode406Enum": "drf_standardized_errors.openapi_serializers.ErrorCode406Enum.choices",
-        "ErrorCode415Enum": "drf_standardized_errors.openapi_serializers.ErrorCode415Enum.choices",
-        "ErrorCode429Enum": "drf_standardized_errors.openapi_serializers.ErrorCode429Enum.choices",
-        "ErrorCode500Enum": "drf_standardized_errors.openapi_serializers.ErrorCode500Enum.choices",
+        "ValidationErrorEnum": f"{_ERROR_ENUMS}.ValidationErrorEnum.choices",
+        "ClientErrorEnum": f"{_ERROR_ENUMS}.ClientErrorEnum.choices",
+        "ServerErrorEnum": f"{_ERROR_ENUMS}.ServerErrorEnum.choices",
+        "ErrorCode401Enum": f"{_ERROR_ENUMS}.ErrorCode401Enum.choices",
+        "ErrorCode403Enum": f"{_ERROR_ENUMS}.ErrorCode403Enum.choices",
+        "ErrorCode404Enum": f"{_ERROR_ENUMS}.ErrorCode404Enum.choices",
+        "ErrorCode405Enum": f"{_ERROR_ENUMS}.ErrorCode405Enum.choices",
+        "ErrorCode406Enum": f"{_ERROR_ENUMS}.ErrorCode406Enum.choices",
+        "ErrorCode415Enum": f"{_ERROR_ENUMS}.ErrorCode415Enum.choices",
+        "ErrorCode429Enum": f"{_ERROR_ENUMS}.ErrorCode429Enum.choices",
+        "ErrorCode500Enum": f"{_ERROR_ENUMS}.ErrorCode500Enum.choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }

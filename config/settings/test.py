@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:1/tidings")
+os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/tidings"
 for _name in ("REDIS_URL", "CELERY_BROKER_URL", "WHATSAPP_PROVIDER"):
     os.environ.pop(_name, None)
 
@@ -19,7 +19,10 @@ from .base import STORAGES  # noqa: E402
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_TASK_ALWAYS_EAGER = True

@@ -37,9 +37,7 @@ class Command(BaseCommand):
                 },
             )
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo ready. Admin login: {DEMO_ADMIN_USERNAME} / {password}"
-            )
+            self.style.SUCCESS(f"Demo ready. Admin login: {DEMO_ADMIN_USERNAME} / {password}")
         )
 
     def _ensure_superuser(self) -> str:

@@ -13,7 +13,7 @@ class ContactFactory(DjangoModelFactory):
     class Meta:
         model = Contact
 
-    phone = factory.Sequence(lambda n: f"+4479110{n:05d}")
+    phone = factory.Sequence(lambda n: f"+4479220{n:05d}")
     name = factory.Sequence(lambda n: f"Customer {n}")
     external_id = factory.Sequence(lambda n: f"C-{n}")
     language = "en_US"
