@@ -21,6 +21,7 @@ from .models import (
     TemplateStatus,
     TemplateStatusChange,
     WhatsAppAccount,
+    normalize_language,
 )
 from .rendering import render, validate_values, variables
 
@@ -108,6 +109,9 @@ class TemplateStatusChangeInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 class DraftForm(forms.ModelForm):
     """A draft's definition, checked against Meta's rules before it is saved."""
@@ -121,6 +125,9 @@ class DraftForm(forms.ModelForm):
                 '"example": {"body_text": [["Maria"]]}}]. Examples are needed to submit.'
             )
         }
+
+    def clean_language(self) -> str:
+        return normalize_language(self.cleaned_data.get("language") or "")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
