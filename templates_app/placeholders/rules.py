@@ -1,296 +1,38 @@
-"""Template variables: finding them, naming them, and checking a template against Meta's rules.
-
-A pure module (no database, no Django) so it can be used by services, forms, serializers and
-campaigns alike. Components are Meta's JSON (`HEADER`, `BODY`, `FOOTER`, `BUTTONS`); the case of
-`type` and `format` is ignored because Meta accepts lowercase on creation and lists uppercase.
-
-Every variable has a stable **key** that campaigns map values to:
-
-* `header.<name>` for the header text's variable, `header.media` for a media header's link or id;
-* `body.<name>` for each body variable;
-* `button.<index>` for the variable at the end of a URL button (`index` is Meta's 0-based
-  button position);
-
-where `<name>` is `1`, `2`... in POSITIONAL templates and `first_name`... in NAMED ones.
-
-The authoring rules follow Meta's template documentation (cloud-api.md 4.2-4.3). Two rules have no
-published numbers and use what template authors observe instead: "too many variables for the
-length" needs at least `2 * variables + 1` words of fixed body text, and variables separated only by
-whitespace count as adjacent.
-"""
+"""Meta's authoring rules for template components, with one message per broken rule."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-POSITIONAL = "POSITIONAL"
-NAMED = "NAMED"
-
-HEADER_TEXT_MAX_LENGTH = 60
-BODY_MAX_LENGTH = 1024
-FOOTER_MAX_LENGTH = 60
-BUTTON_LABEL_MAX_LENGTH = 25
-BUTTON_URL_MAX_LENGTH = 2000
-BUTTON_PHONE_MAX_LENGTH = 20
-COPY_CODE_EXAMPLE_MAX_LENGTH = 15
-MAX_BUTTONS = 10
-MAX_BUTTONS_BY_TYPE = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1, "COPY_CODE": 1}
-MEDIA_HEADER_FORMATS = ("IMAGE", "VIDEO", "DOCUMENT")
-HEADER_FORMATS = ("TEXT", *MEDIA_HEADER_FORMATS, "LOCATION")
-BUTTON_TYPES = ("QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OTP")
-COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
-
-# Anything between double braces is a placeholder candidate; the name rules are checked separately
-# so that `{{First-Name}}` gets a precise message instead of being silently treated as text.
-_CANDIDATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_POSITIONAL_NAME = re.compile(r"^[1-9][0-9]*$")
-_NAMED_NAME = re.compile(r"^[a-z_]+$")
-# Meta rejects text parameters with new lines, tabs or more than 4 consecutive spaces.
-_FORBIDDEN_IN_VALUE = re.compile(r"[\n\r\t]| {5,}")
-
-
-@dataclass(frozen=True)
-class Variable:
-    """One value a send of the template has to supply.
-
-    * `component` is `header`, `body` or `button`; `name` is the placeholder's name (`"1"`,
-      `"first_name"`, `"media"` for a media header);
-    * `button_index` is set for URL buttons, `media_kind` (`image`, `video`, `document`) for media
-      headers;
-    * `example` is the template's example value, when the template has one.
-    """
-
-    key: str
-    component: str
-    name: str
-    button_index: int | None = None
-    media_kind: str | None = None
-    example: str | None = None
-
-    @property
-    def is_media(self) -> bool:
-        return self.media_kind is not None
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule, attached to the component it is about (`header`, `body`, `footer`,
-    `buttons` or `components` for the template as a whole)."""
-
-    component: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.component}: {self.message}"
-
-
-# --- Reading components -----------------------------------------------------------------------
-
-
-def component_of(components: Any, kind: str) -> dict[str, Any] | None:
-    """The first component of `kind` (HEADER, BODY, FOOTER, BUTTONS), or None."""
-    if not isinstance(components, list):
-        return None
-    for component in components:
-        if isinstance(component, dict) and _upper(component.get("type")) == kind:
-            return component
-    return None
-
-
-def buttons_of(components: Any) -> list[dict[str, Any]]:
-    """The buttons of the BUTTONS component, in Meta's order (their index is their position)."""
-    component = component_of(components, "BUTTONS")
-    buttons = component.get("buttons") if component else None
-    if not isinstance(buttons, list):
-        return []
-    return [button if isinstance(button, dict) else {} for button in buttons]
-
-
-def header_format(components: Any) -> str | None:
-    """TEXT, IMAGE, VIDEO, DOCUMENT, LOCATION..., or None for a template without a header."""
-    header = component_of(components, "HEADER")
-    if header is None:
-        return None
-    return _upper(header.get("format")) or "TEXT"
-
-
-def placeholder_names(text: Any) -> list[str]:
-    """The names between double braces in `text`, in order, repeats included."""
-    if not isinstance(text, str):
-        return []
-    return [match.group(1) for match in _CANDIDATE.finditer(text)]
-
-
-def _distinct(names: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(names))
-
-
-def _ordered(names: Iterable[str], parameter_format: str) -> list[str]:
-    # Positional values are sent in {{1}}, {{2}} order wherever they appear in the text.
-    distinct = _distinct(names)
-    if _upper(parameter_format) == NAMED:
-        return distinct
-    return sorted(
-        distinct, key=lambda name: (not name.isdigit(), int(name) if name.isdigit() else 0)
-    )
-
-
-def extract_variables(components: Any, parameter_format: str) -> list[Variable]:
-    """Every variable of the template, header first, then body, then URL buttons.
-
-    Tolerant of malformed components (as Meta may list them): what cannot be read is skipped.
-    """
-    named = _upper(parameter_format) == NAMED
-    variables: list[Variable] = []
-
-    header = component_of(components, "HEADER")
-    if header is not None:
-        kind = header_format(components)
-        if kind in MEDIA_HEADER_FORMATS:
-            variables.append(
-                Variable(
-                    key="header.media", component="header", name="media", media_kind=kind.lower()
-                )
-            )
-        elif kind == "TEXT":
-            examples = _header_examples(header, named)
-            for position, name in enumerate(
-                _ordered(placeholder_names(header.get("text")), parameter_format)
-            ):
-                example = examples.get(name) if named else _at(examples.get(""), position)
-                variables.append(
-                    Variable(key=f"header.{name}", component="header", name=name, example=example)
-                )
-
-    body = component_of(components, "BODY")
-    if body is not None:
-        examples = _body_examples(body, named)
-        for name in _ordered(placeholder_names(body.get("text")), parameter_format):
-            if named:
-                example = examples.get(name)
-            else:
-                example = _at(examples.get(""), int(name) - 1) if name.isdigit() else None
-            variables.append(
-                Variable(key=f"body.{name}", component="body", name=name, example=example)
-            )
-
-    for index, button in enumerate(buttons_of(components)):
-        if _upper(button.get("type")) != "URL":
-            continue
-        names = _distinct(placeholder_names(button.get("url")))
-        if names:
-            variables.append(
-                Variable(
-                    key=f"button.{index}",
-                    component="button",
-                    name=names[0],
-                    button_index=index,
-                    example=_url_suffix_example(button),
-                )
-            )
-    return variables
-
-
-def example_values(components: Any, parameter_format: str) -> dict[str, str]:
-    """The template's own example value for each variable that has one, by key."""
-    return {
-        variable.key: variable.example
-        for variable in extract_variables(components, parameter_format)
-        if variable.example is not None
-    }
-
-
-def _header_examples(header: Mapping[str, Any], named: bool) -> dict[str, Any]:
-    example = header.get("example")
-    if not isinstance(example, dict):
-        return {}
-    if named:
-        return _named_examples(example.get("header_text_named_params"))
-    values = example.get("header_text")
-    return {"": values if isinstance(values, list) else []}
-
-
-def _body_examples(body: Mapping[str, Any], named: bool) -> dict[str, Any]:
-    example = body.get("example")
-    if not isinstance(example, dict):
-        return {}
-    if named:
-        return _named_examples(example.get("body_text_named_params"))
-    # Meta nests positional body examples one level deeper: {"body_text": [["v1", "v2"]]}.
-    rows = example.get("body_text")
-    first = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], list) else []
-    return {"": first}
-
-
-def _named_examples(entries: Any) -> dict[str, Any]:
-    if not isinstance(entries, list):
-        return {}
-    return {
-        str(entry.get("param_name")): entry.get("example")
-        for entry in entries
-        if isinstance(entry, dict) and entry.get("param_name") is not None
-    }
-
-
-def _at(values: Any, position: int) -> str | None:
-    if isinstance(values, list) and 0 <= position < len(values) and values[position] is not None:
-        return str(values[position])
-    return None
-
-
-def _url_suffix_example(button: Mapping[str, Any]) -> str | None:
-    # A URL button's example is the whole URL; the variable's example is what follows the prefix.
-    example = button.get("example")
-    full = example[0] if isinstance(example, list) and example else example
-    url = button.get("url")
-    if not isinstance(full, str) or not isinstance(url, str) or "{{" not in url:
-        return None
-    prefix = url.split("{{", 1)[0]
-    return full[len(prefix) :] if full.startswith(prefix) else None
-
-
-def _upper(value: Any) -> str:
-    return str(value).strip().upper() if isinstance(value, str) else ""
-
-
-# --- Substitution -----------------------------------------------------------------------------
-
-
-def substitute(text: str, values: Mapping[str, Any], prefix: str) -> str:
-    """`text` with each `{{name}}` replaced by `values[f"{prefix}.{name}"]`; placeholders without a
-    value are left as written, so a preview shows what is still missing."""
-
-    def replace(match: re.Match[str]) -> str:
-        value = values.get(f"{prefix}.{match.group(1)}")
-        if value is None or (isinstance(value, str) and value == ""):
-            return match.group(0)
-        return str(value)
-
-    return _CANDIDATE.sub(replace, text)
-
-
-def fill_url(url: Any, value: Any) -> str:
-    """A URL button's address with its variable replaced by `value` (left as written if None)."""
-    if not isinstance(url, str):
-        return ""
-    if value is None or value == "":
-        return url
-    return _CANDIDATE.sub(lambda match: str(value), url)
-
-
-def value_problem(value: str) -> str | None:
-    """Why Meta would refuse `value` as a text parameter, or None."""
-    if not value.strip():
-        return "must not be empty"
-    if _FORBIDDEN_IN_VALUE.search(value):
-        return "must not contain new lines, tabs or more than 4 consecutive spaces"
-    return None
-
-
-# --- Authoring rules --------------------------------------------------------------------------
+from .components import (
+    BODY_MAX_LENGTH,
+    BUTTON_LABEL_MAX_LENGTH,
+    BUTTON_PHONE_MAX_LENGTH,
+    BUTTON_TYPES,
+    BUTTON_URL_MAX_LENGTH,
+    COMPONENT_TYPES,
+    COPY_CODE_EXAMPLE_MAX_LENGTH,
+    FOOTER_MAX_LENGTH,
+    HEADER_FORMATS,
+    HEADER_TEXT_MAX_LENGTH,
+    MAX_BUTTONS,
+    MAX_BUTTONS_BY_TYPE,
+    MEDIA_HEADER_FORMATS,
+    NAMED,
+    NAMED_NAME,
+    PLACEHOLDER_PATTERN,
+    POSITIONAL,
+    POSITIONAL_NAME,
+    Problem,
+    body_examples,
+    component_of,
+    distinct,
+    header_examples,
+    placeholder_names,
+    upper_text,
+    url_suffix_example,
+)
 
 
 def validate_components(
@@ -305,7 +47,7 @@ def validate_components(
     `require_examples` adds the rule Meta applies on submission: every variable (and every media
     header) needs an example value. Drafts may be saved without them.
     """
-    fmt = _upper(parameter_format)
+    fmt = upper_text(parameter_format)
     if fmt not in (POSITIONAL, NAMED):
         return [Problem("components", "The parameter format must be POSITIONAL or NAMED.")]
     if not isinstance(components, list) or not all(isinstance(c, dict) for c in components):
@@ -314,7 +56,7 @@ def validate_components(
     problems: list[Problem] = []
     seen: set[str] = set()
     for component in components:
-        kind = _upper(component.get("type"))
+        kind = upper_text(component.get("type"))
         if kind not in COMPONENT_TYPES:
             problems.append(
                 Problem(
@@ -332,10 +74,10 @@ def validate_components(
         problems += _validate_header(header, fmt, require_examples)
     body = component_of(components, "BODY")
     if body is None:
-        if _upper(category) != "AUTHENTICATION":
+        if upper_text(category) != "AUTHENTICATION":
             problems.append(Problem("body", "A template needs a body."))
     else:
-        problems += _validate_body(body, fmt, _upper(category), require_examples)
+        problems += _validate_body(body, fmt, upper_text(category), require_examples)
     footer = component_of(components, "FOOTER")
     if footer is not None:
         problems += _validate_footer(footer)
@@ -349,11 +91,11 @@ def _validate_names(where: str, text: str, fmt: str) -> tuple[list[str], list[Pr
     """The valid variable names of `text` (repeats included) and the problems with the others."""
     problems: list[Problem] = []
     names: list[str] = []
-    valid_name = _POSITIONAL_NAME if fmt == POSITIONAL else _NAMED_NAME
+    valid_name = POSITIONAL_NAME if fmt == POSITIONAL else NAMED_NAME
     for name in placeholder_names(text):
         if valid_name.match(name):
             names.append(name)
-        elif fmt == POSITIONAL and _NAMED_NAME.match(name):
+        elif fmt == POSITIONAL and NAMED_NAME.match(name):
             problems.append(
                 Problem(
                     where,
@@ -361,7 +103,7 @@ def _validate_names(where: str, text: str, fmt: str) -> tuple[list[str], list[Pr
                     "variables ({{1}}, {{2}}...).",
                 )
             )
-        elif fmt == NAMED and _POSITIONAL_NAME.match(name):
+        elif fmt == NAMED and POSITIONAL_NAME.match(name):
             problems.append(
                 Problem(
                     where,
@@ -385,7 +127,7 @@ def _validate_names(where: str, text: str, fmt: str) -> tuple[list[str], list[Pr
                     "underscores, without spaces, like {{first_name}}.",
                 )
             )
-    leftover = _CANDIDATE.sub("", text)
+    leftover = PLACEHOLDER_PATTERN.sub("", text)
     if "{{" in leftover or "}}" in leftover:
         problems.append(Problem(where, "Unbalanced braces: write each variable as {{name}}."))
     repeated = sorted({name for name in names if names.count(name) > 1})
@@ -407,7 +149,7 @@ def _validate_names(where: str, text: str, fmt: str) -> tuple[list[str], list[Pr
 
 
 def _validate_header(header: dict[str, Any], fmt: str, require_examples: bool) -> list[Problem]:
-    kind = _upper(header.get("format")) or "TEXT"
+    kind = upper_text(header.get("format")) or "TEXT"
     if kind not in HEADER_FORMATS:
         return [
             Problem(
@@ -444,11 +186,11 @@ def _validate_header(header: dict[str, Any], fmt: str, require_examples: bool) -
         )
     names, name_problems = _validate_names("header", text, fmt)
     problems += name_problems
-    if len(_distinct(names)) > 1:
+    if len(distinct(names)) > 1:
         problems.append(Problem("header", "A header can have at most 1 variable."))
     if require_examples and names:
         problems += _missing_examples(
-            "header", _distinct(names), _header_examples(header, fmt == NAMED), fmt
+            "header", distinct(names), header_examples(header, fmt == NAMED), fmt
         )
     return problems
 
@@ -471,7 +213,7 @@ def _validate_body(
         )
     names, name_problems = _validate_names("body", text, fmt)
     problems += name_problems
-    segments = _CANDIDATE.split(text)[::2]  # the fixed text around the placeholders
+    segments = PLACEHOLDER_PATTERN.split(text)[::2]  # the fixed text around the placeholders
     if len(segments) > 1:
         if not segments[0].strip():
             problems.append(
@@ -503,7 +245,7 @@ def _validate_body(
             )
     if require_examples and names:
         problems += _missing_examples(
-            "body", _distinct(names), _body_examples(body, fmt == NAMED), fmt
+            "body", distinct(names), body_examples(body, fmt == NAMED), fmt
         )
     return problems
 
@@ -576,7 +318,7 @@ def _validate_buttons(component: dict[str, Any], require_examples: bool) -> list
             problems.append(Problem("buttons", f"Button {position} must be an object."))
             types.append("")
             continue
-        kind = _upper(button.get("type"))
+        kind = upper_text(button.get("type"))
         types.append(kind)
         label = f"Button {position}"
         if kind not in BUTTON_TYPES:
@@ -677,7 +419,7 @@ def _validate_url_button(
                 f"{label}'s URL can have one variable, written {{{{1}}}}, at the very end.",
             )
         )
-    elif require_examples and _url_suffix_example(button) in (None, ""):
+    elif require_examples and url_suffix_example(button) in (None, ""):
         problems.append(
             Problem(
                 "buttons",
