@@ -64,7 +64,8 @@ _DEFAULT_ERROR_DATA = object()
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the stand-in received it. `body` is the parsed JSON, or None."""
+    """One request as the stand-in received it. `body` is the parsed JSON, or None;
+    `received_at` is `time.monotonic()` when the request arrived (for rate checks)."""
 
     method: str
     path: str
@@ -72,6 +73,7 @@ class RecordedRequest:
     headers: dict[str, str]
     raw: bytes
     body: Any
+    received_at: float = field(default_factory=time.monotonic)
 
     @property
     def endpoint(self) -> str:
