@@ -111,7 +111,10 @@ def test_a_data_source_path_needs_a_field_after_the_source_name():
             "Unknown source 'crm': use contact, attribute, data_source or constant.",
         ),
         ({"source": "contact"}, "A path is required (for a constant, the value itself)."),
-        ({"source": "contact", "path": "  "}, "A path is required (for a constant, the value itself)."),
+        (
+            {"source": "contact", "path": "  "},
+            "A path is required (for a constant, the value itself).",
+        ),
         (
             {"source": "contact", "path": "email"},
             "Unknown contact field 'email': use one of id, name, phone, wa_id, whatsapp_user_id, "
