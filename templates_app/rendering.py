@@ -130,13 +130,18 @@ def render(template: TemplateLike, values: Mapping[str, Any]) -> RenderedTemplat
     )
 
 
-def validate_values(template: TemplateLike, values: Mapping[str, Any]) -> list[str]:
+def validate_values(
+    template: TemplateLike, values: Mapping[str, Any], *, allow_extra: bool = False
+) -> list[str]:
     """Why `values` would not make a message Meta accepts for `template`; empty when they would.
 
     Catches before any send what Meta answers with 132000 (parameter count or names do not match),
     132012 (wrong parameter kind), 131008 (empty value), 100 (new lines or tabs in a value) and
-    132005 (text too long once filled in). Keys that are not variables of the template are errors
-    too: they usually mean a mapping was made for another template or language variant.
+    132005 (text too long once filled in).
+
+    Keys that are not variables of the template are errors too (a preview should show a mapping
+    made for another template), unless `allow_extra`: values mapped for a whole family may hold
+    keys that only some language variants use, and keys that are not sent cannot upset Meta.
     """
     problems: list[str] = []
     expected = variables(template)
@@ -181,7 +186,7 @@ def validate_values(template: TemplateLike, values: Mapping[str, Any]) -> list[s
             if reason:
                 problems.append(f"{variable.key}: the value {reason}.")
 
-    for key in sorted(set(values) - expected_keys):
+    for key in [] if allow_extra else sorted(set(values) - expected_keys):
         listed = ", ".join(sorted(expected_keys)) or "none"
         problems.append(f"{key}: not a variable of this template (its variables: {listed}).")
 
@@ -215,9 +220,10 @@ def template_message_for(
     A media header's value is a link when it is an http(s) URL, an uploaded media id otherwise.
 
     Raises `TemplateValuesError` when `validate_values` finds a problem, so nothing Meta would
-    refuse for a mismatch is ever handed to the provider.
+    refuse for a mismatch is ever handed to the provider. Values for keys the template does not
+    have are left out (see `validate_values(allow_extra=True)`).
     """
-    problems = validate_values(template, values)
+    problems = validate_values(template, values, allow_extra=True)
     if problems:
         raise TemplateValuesError(problems)
     parameter_format = ParameterFormat(str(template.parameter_format).upper())

@@ -3,7 +3,10 @@ and status; Meta's refusals come back as readable messages with nothing stored."
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection
 
 from templates_app.models import MessageTemplate, TemplateStatus, TemplateStatusChange
 from templates_app.placeholders import Problem
@@ -205,3 +208,29 @@ def test_only_drafts_can_be_submitted(meta_api, paged_provider):
         "Only drafts can be submitted; order_update (en_US) is Pending review."
     )
     assert meta_api.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_submitting_one_draft_at_once_create_it_on_meta_once(meta_api, paged_provider):
+    draft = MessageTemplateFactory(draft=True)
+    # Meta answers the first creation slowly, so the second submission arrives meanwhile.
+    meta_api.delay_next(0.5, endpoint="message_templates")
+
+    def submit() -> str:
+        try:
+            template_submit(template=draft, provider=paged_provider)
+        except TemplateError as error:
+            return error.message
+        finally:
+            connection.close()
+        return "submitted"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(lambda _: submit(), range(2)))
+
+    assert outcomes == [
+        "Only drafts can be submitted; order_update (en_US) is Pending review.",
+        "submitted",
+    ]
+    assert len([r for r in meta_api.requests if r.method == "POST"]) == 1
+    assert TemplateStatusChange.objects.filter(source="submit").count() == 1

@@ -251,3 +251,12 @@ def test_a_quick_reply_payload_for_a_button_that_is_not_a_quick_reply_is_refused
         )
 
     assert raised.value.problems == ["button.0: not a quick-reply button of this template."]
+
+
+def test_values_mapped_for_a_whole_family_may_hold_keys_this_variant_does_not_use():
+    template = MessageTemplateFactory.build(named=True)
+    family_values = {**LOYALTY_VALUES, "body.expiry_date": "Sunday"}
+
+    assert validate_values(template, family_values, allow_extra=True) == []
+    message = template_message_for(template, to="+447700900123", values=family_values)
+    assert message.body_parameters == {"first_name": "Ana", "points": "350"}
