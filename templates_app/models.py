@@ -82,9 +82,12 @@ TEMPLATE_NAME_PATTERN = r"^[a-z0-9_]{1,512}$"
 
 
 def normalize_language(code: str) -> str:
-    """Meta's locale form (`en_US`). Webhooks have been seen sending `en-US` for the same template,
-    so every code is stored and matched with an underscore."""
-    return (code or "").strip().replace("-", "_")
+    """Meta's locale form: `en_US` (language in lowercase, region in uppercase, an underscore).
+
+    Webhooks have been seen sending `en-US` for a template created as `en_US`, and people type
+    `en-us`, so every code is stored and matched in this one form."""
+    language, _, region = (code or "").strip().replace("-", "_").partition("_")
+    return f"{language.lower()}_{region.upper()}" if region else language.lower()
 
 
 class TemplateStatus(models.TextChoices):

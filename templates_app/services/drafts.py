@@ -30,8 +30,8 @@ from .status import change_status, record_change, status_from_meta
 
 logger = logging.getLogger(__name__)
 
-# Meta's locales: a language (`es`), optionally a region or script (`en_US`, `zh_HK`).
-_LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?$")
+# Meta's locales: a language (`es`, `fil`), optionally with a region (`en_US`, `zh_HK`).
+_LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
 
 def template_create_draft(

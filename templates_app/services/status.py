@@ -82,7 +82,8 @@ def template_record_status_change(
     `reason` is Meta's reason (REJECTED templates keep it as their rejection reason).
 
     Idempotent: a duplicate leaves the history alone and returns `changed=False`. Returns None
-    when the template is not known here yet (a sync will bring it).
+    when the template is not known here yet, or is a local draft and Meta's id is not given (a
+    sync will bring or link it).
     """
     with transaction.atomic():
         template = _locked_template(
@@ -98,6 +99,15 @@ def template_record_status_change(
             )
             return None
         update_fields = []
+        if not template.meta_template_id:
+            # A local draft that reached Meta some other way: link it, or wait for a sync that can.
+            if meta_template_id in (None, ""):
+                logger.info(
+                    "status %s for draft %s without Meta's id; ignored", new_status, template
+                )
+                return None
+            template.meta_template_id = str(meta_template_id)
+            update_fields.append("meta_template_id")
         quality = quality_from_meta(quality_score)
         if quality and quality != template.quality_score:
             template.quality_score = quality

@@ -96,7 +96,8 @@ def template_sync_account(
         seen: set[tuple[str, str]] = set()
         for remote in remote_templates:
             key = (remote.name, normalize_language(remote.language))
-            if not remote.name or not key[1] or key in seen:
+            # Every template Meta lists has an id; one without cannot be matched or mirrored.
+            if not remote.id or not remote.name or not key[1] or key in seen:
                 continue
             seen.add(key)
             template = existing.get(key)

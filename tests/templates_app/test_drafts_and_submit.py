@@ -98,6 +98,15 @@ def test_a_second_draft_with_the_same_name_and_language_is_refused():
     assert MessageTemplate.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("typed", "stored"), [("EN-us", "en_US"), ("pt_br", "pt_BR"), ("ES", "es")]
+)
+def test_language_codes_are_stored_in_metas_form(typed, stored):
+    draft = create_draft(WhatsAppAccountFactory(), language=typed)
+
+    assert draft.language == stored
+
+
 def test_the_same_name_in_another_language_is_another_variant():
     account = WhatsAppAccountFactory()
     create_draft(account)

@@ -128,3 +128,18 @@ def test_quality_updates_are_stored(template):
     template.refresh_from_db()
     assert template.quality_score == TemplateQualityScore.YELLOW
     assert template.status_changes.count() == 0
+
+
+def test_a_report_for_a_local_draft_links_it_when_metas_id_is_given():
+    draft = MessageTemplateFactory(draft=True)
+
+    without_id = report(draft, "APPROVED")
+    draft.refresh_from_db()
+    assert without_id is None
+    assert (draft.status, draft.meta_template_id) == (TemplateStatus.DRAFT, "")
+
+    with_id = report(draft, "APPROVED", meta_template_id=9990001)
+
+    draft.refresh_from_db()
+    assert with_id.changed is True
+    assert (draft.status, draft.meta_template_id) == (TemplateStatus.APPROVED, "9990001")

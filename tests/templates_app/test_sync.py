@@ -172,6 +172,16 @@ def test_a_listing_that_fails_half_way_writes_nothing(account, meta_api, paged_p
     assert kept.status_changes.count() == 0
 
 
+def test_a_listed_template_without_an_id_is_skipped(account, meta_api, paged_provider):
+    page = {"data": [{"name": "no_id", "language": "en_US", "status": "APPROVED"}]}
+    meta_api.respond_next(200, page, endpoint="message_templates")
+
+    result = template_sync_account(account=account, provider=paged_provider)
+
+    assert (result.created, result.error) == (0, None)
+    assert not MessageTemplate.objects.exists()
+
+
 def test_an_unknown_status_from_meta_is_kept_as_unknown(account, meta_api, paged_provider):
     meta_api.add_template("odd", "en_US", status="SOMETHING_NEW")
 
