@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
+from .data_sources import DataSourceViewSet
+from .views import CampaignViewSet, MessageViewSet
+
 router = SimpleRouter()
+router.register("data-sources", DataSourceViewSet, basename="data-source")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("messages", MessageViewSet, basename="message")
 
 urlpatterns = router.urls
