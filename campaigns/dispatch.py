@@ -361,77 +361,16 @@ class ChunkDispatcher:
         params: dict[int, dict],
         messages: dict[int, Message],
     ) -> None:
-        now = timezone.now()
-        accepted: dict[int, tuple[str, dict]] = {}
-        failures: dict[tuple, list[int]] = defaultdict(list)
-        retries: dict[dt.datetime, list[int]] = defaultdict(list)
-        unknown: list[int] = []
-        not_sent: list[int] = []
-        stop_error: ProviderError | None = None
-        marketing_opt_outs: list[int] = []
-        for job in jobs:
-            outcome = outcomes.get(job.message_id)
-            message = messages[job.message_id]
-            if outcome is None:
-                not_sent.append(job.message_id)
-            elif isinstance(outcome, SendAccepted):
-                accepted[job.message_id] = (outcome.wamid, params[job.message_id])
-            elif outcome.stops_sending:
-                stop_error = stop_error or outcome
-                not_sent.append(job.message_id)
-            elif outcome.ambiguous and not self._may_resend_unknown():
-                unknown.append(job.message_id)
-            elif (delay := self._retry_delay(outcome, message.attempts)) is not None:
-                retries[now + dt.timedelta(seconds=delay)].append(job.message_id)
-            else:
-                failures[
-                    (outcome.code, (outcome.title or outcome.message)[:300], outcome.details or "")
-                ].append(job.message_id)
-                if outcome.opt_out_marketing:
-                    marketing_opt_outs.append(message.contact_id)
-        with transaction.atomic():
-            _record_accepted(accepted, now)
-            self.result.sent += len(accepted)
-            for (code, title, details), ids in failures.items():
-                self.result.failed += _set_where_sending(
-                    ids,
-                    status=MessageStatus.FAILED,
-                    reason="meta_error",
-                    error_code=code,
-                    error_title=title,
-                    error_details=details,
-                    failed_at=now,
-                )
-            for not_before, ids in retries.items():
-                self.result.retried += _set_where_sending(
-                    ids, status=MessageStatus.QUEUED, not_before=not_before, reason="retrying"
-                )
-            self.result.unknown += _set_where_sending(
-                unknown, status=MessageStatus.UNKNOWN, reason="outcome_unknown"
-            )
-            # Never left: back to the queue as they were, attempt not counted.
-            self.result.requeued += _set_where_sending(
-                not_sent, status=MessageStatus.QUEUED, attempts=F("attempts") - 1
-            )
-        if marketing_opt_outs:
-            record_marketing_opt_outs(marketing_opt_outs, evidence="Meta error 131050")
+        stop_error = record_outcomes(
+            jobs,
+            outcomes,
+            params,
+            messages,
+            resend_unknown=self.campaign.unknown_outcome_policy == "resend",
+            result=self.result,
+        )
         if stop_error is not None:
             self.stop_campaign(stop_error)
-
-    def _may_resend_unknown(self) -> bool:
-        return self.campaign.unknown_outcome_policy == "resend"
-
-    @staticmethod
-    def _retry_delay(error: ProviderError, attempts: int) -> float | None:
-        if error.code == PER_USER_MARKETING_LIMIT:
-            # Meta: wait at least 24 h, and retry at most once.
-            return 24 * 3600 if attempts <= 1 else None
-        if not error.retryable and not error.ambiguous:
-            return None
-        delay = error.retry_delay(max(attempts - 1, 0))
-        if delay is None:
-            return None
-        return delay * (0.5 + random.random() / 2)
 
     def stop_campaign(self, error: ProviderError) -> None:
         from .services import campaign_stop
@@ -443,6 +382,91 @@ class ChunkDispatcher:
         )
         self.result.stopped_reason = reason
         campaign_stop(campaign_id=self.campaign.id, reason=reason[:500])
+
+
+def retry_delay_for(error: ProviderError, attempts: int) -> float | None:
+    """Seconds until a retry of a message after `attempts` tries, or None for no retry."""
+    if error.code == PER_USER_MARKETING_LIMIT:
+        # Meta: wait at least 24 h, and retry at most once.
+        return 24 * 3600 if attempts <= 1 else None
+    if not error.retryable and not error.ambiguous:
+        return None
+    delay = error.retry_delay(max(attempts - 1, 0))
+    if delay is None:
+        return None
+    return delay * (0.5 + random.random() / 2)
+
+
+def record_outcomes(
+    jobs: Sequence[SendJob],
+    outcomes: dict[int, SendOutcome],
+    params: dict[int, dict],
+    messages: dict[int, Message],
+    *,
+    resend_unknown: bool,
+    result: ChunkResult,
+) -> ProviderError | None:
+    """Write what Meta answered, grouped by outcome; returns the account-level error, if any.
+
+    Accepted → sent with its wamid; retryable → queued again after a jittered backoff;
+    ambiguous (may have reached Meta) → unknown, unless resending is allowed; permanent → failed
+    with Meta's code; account-level and never-sent → queued again with the attempt not counted.
+    """
+    now = timezone.now()
+    accepted: dict[int, tuple[str, dict]] = {}
+    failures: dict[tuple, list[int]] = defaultdict(list)
+    retries: dict[dt.datetime, list[int]] = defaultdict(list)
+    unknown: list[int] = []
+    not_sent: list[int] = []
+    stop_error: ProviderError | None = None
+    marketing_opt_outs: list[int] = []
+    for job in jobs:
+        outcome = outcomes.get(job.message_id)
+        message = messages[job.message_id]
+        if outcome is None:
+            not_sent.append(job.message_id)
+        elif isinstance(outcome, SendAccepted):
+            accepted[job.message_id] = (outcome.wamid, params[job.message_id])
+        elif outcome.stops_sending:
+            stop_error = stop_error or outcome
+            not_sent.append(job.message_id)
+        elif outcome.ambiguous and not resend_unknown:
+            unknown.append(job.message_id)
+        elif (delay := retry_delay_for(outcome, message.attempts)) is not None:
+            retries[now + dt.timedelta(seconds=delay)].append(job.message_id)
+        else:
+            failures[
+                (outcome.code, (outcome.title or outcome.message)[:300], outcome.details or "")
+            ].append(job.message_id)
+            if outcome.opt_out_marketing:
+                marketing_opt_outs.append(message.contact_id)
+    with transaction.atomic():
+        _record_accepted(accepted, now)
+        result.sent += len(accepted)
+        for (code, title, details), ids in failures.items():
+            result.failed += _set_where_sending(
+                ids,
+                status=MessageStatus.FAILED,
+                reason="meta_error",
+                error_code=code,
+                error_title=title,
+                error_details=details,
+                failed_at=now,
+            )
+        for not_before, ids in retries.items():
+            result.retried += _set_where_sending(
+                ids, status=MessageStatus.QUEUED, not_before=not_before, reason="retrying"
+            )
+        result.unknown += _set_where_sending(
+            unknown, status=MessageStatus.UNKNOWN, reason="outcome_unknown"
+        )
+        # Never left: back to the queue as they were, attempt not counted.
+        result.requeued += _set_where_sending(
+            not_sent, status=MessageStatus.QUEUED, attempts=F("attempts") - 1
+        )
+    if marketing_opt_outs:
+        record_marketing_opt_outs(marketing_opt_outs, evidence="Meta error 131050")
+    return stop_error
 
 
 def record_marketing_opt_outs(contact_ids: Sequence[int], *, evidence: str) -> None:

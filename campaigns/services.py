@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
@@ -390,3 +391,95 @@ def consent_category_for(campaign: Campaign) -> str:
     if campaign.template.category == TemplateCategory.MARKETING:
         return "marketing"
     return "utility"
+
+
+def _retryable_code(code: int | None) -> bool:
+    from whatsapp.base import ErrorClass
+    from whatsapp.errors import lookup
+
+    if code is None:
+        return True  # a transport failure that ran out of attempts
+    spec = lookup(code)
+    return spec is not None and spec.error_class == ErrorClass.RETRYABLE
+
+
+def campaign_retry_failed(*, campaign_id: int) -> Campaign:
+    """Queue again the messages that failed for a reason worth retrying (not opted out, not
+    unreachable); a completed campaign runs again for them."""
+    from . import tasks
+
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        allowed = {
+            CampaignStatus.RUNNING,
+            CampaignStatus.PAUSED,
+            CampaignStatus.COMPLETED,
+            CampaignStatus.STOPPED,
+        }
+        if campaign.status not in allowed:
+            raise IllegalTransition(
+                f"Cannot retry failures of a {campaign.get_status_display().lower()} campaign."
+            )
+        failed = Message.objects.filter(campaign_id=campaign_id, status=MessageStatus.FAILED)
+        codes = set(failed.values_list("error_code", flat=True).distinct())
+        retryable = [code for code in codes if _retryable_code(code)]
+        if not retryable:
+            raise CampaignError("No failed message of this campaign is worth retrying.")
+        condition = Q(error_code__in=[c for c in retryable if c is not None])
+        if None in retryable:
+            condition |= Q(error_code__isnull=True)
+        now = timezone.now()
+        failed.filter(condition).update(
+            status=MessageStatus.QUEUED,
+            reason="retry_requested",
+            not_before=now,
+            failed_at=None,
+            updated_at=now,
+        )
+        if campaign.status == CampaignStatus.COMPLETED:
+            campaign.status = CampaignStatus.RUNNING
+            campaign.finished_at = None
+            campaign.save(update_fields=["status", "finished_at", "updated_at"])
+        if campaign.status == CampaignStatus.RUNNING:
+            _enqueue(tasks.dispatch_campaign, campaign.pk)
+    return campaign
+
+
+def campaign_test_send(*, campaign_id: int, contact: Any, triggered_by: Any = None) -> Message:
+    """Send the campaign's message, personalised, to one (staff) contact now.
+
+    It goes through the same consent, personalisation and validation rules as the real thing,
+    so a test send never reaches anyone who has not opted in.
+    """
+    import uuid
+
+    from .personalisation import personalise_contacts
+    from .planning import VariantChooser
+    from .transactional import message_send_transactional
+
+    campaign = Campaign.objects.select_related("template__account", "sender").get(pk=campaign_id)
+    outcome = personalise_contacts(
+        mapping=campaign.variable_mapping,
+        fallback_mapping=(
+            campaign.fallback_variable_mapping if campaign.fallback_template_id else None
+        ),
+        contacts=[contact],
+    )[contact.id]
+    if outcome.variant is None:
+        raise CampaignError(f"This contact's message cannot be personalised: {outcome.reason}")
+    template = (
+        campaign.fallback_template
+        if outcome.variant == "fallback"
+        else VariantChooser(campaign).for_language(contact.language or "")
+    )
+    if template is None:
+        raise CampaignError("The template has no approved variant for this contact.")
+    return message_send_transactional(
+        contact=contact,
+        template=template,
+        sender=campaign.sender,
+        values=outcome.values,
+        idempotency_key=f"test:{campaign.pk}:{uuid.uuid4().hex}",
+        fingerprint="",
+        triggered_by=triggered_by,
+    ).message

@@ -91,4 +91,15 @@ def tick() -> dict:
             dispatch_campaign.delay(campaign_id)
         else:
             services.campaign_complete_if_done(campaign_id=campaign_id)
+    from .transactional import due_transactional_message_ids
+
+    for message_id in due_transactional_message_ids():
+        send_message.delay(message_id)
     return {"started": started, "released": released, **reconciled}
+
+
+@shared_task(acks_late=True, queue="dispatch")
+def send_message(message_id: int) -> str:
+    from .transactional import message_send_now
+
+    return message_send_now(message_id=message_id)

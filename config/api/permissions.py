@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from rest_framework.permissions import DjangoModelPermissions
+from typing import Any
+
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
+from rest_framework.request import Request
 
 
 class ModelPermissionsIncludingView(DjangoModelPermissions):
@@ -19,3 +22,14 @@ class ModelPermissionsIncludingView(DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
+
+
+def requires_permissions(*permissions: str) -> type[BasePermission]:
+    """A permission class for actions whose HTTP verb does not say what they do (a POST that
+    launches a campaign, a POST that only reads)."""
+
+    class RequiresPermissions(BasePermission):
+        def has_permission(self, request: Request, view: Any) -> bool:
+            return bool(request.user and request.user.has_perms(permissions))
+
+    return RequiresPermissions

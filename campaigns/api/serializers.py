@@ -1,0 +1,158 @@
+"""Serializers of the campaigns API: explicit input and output shapes."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from contacts.models import Contact, Segment
+from templates_app.models import MessageTemplate, SenderNumber
+
+from ..models import Campaign, Message
+from ..services import AUTHORING_FIELDS
+
+
+class CampaignInputSerializer(serializers.ModelSerializer):
+    """The authoring fields; cross-field rules are checked by the services."""
+
+    sender = serializers.PrimaryKeyRelatedField(queryset=SenderNumber.objects.all())
+    template = serializers.PrimaryKeyRelatedField(queryset=MessageTemplate.objects.all())
+    fallback_template = serializers.PrimaryKeyRelatedField(
+        queryset=MessageTemplate.objects.all(), required=False, allow_null=True
+    )
+    segment = serializers.PrimaryKeyRelatedField(
+        queryset=Segment.objects.all(), required=False, allow_null=True
+    )
+    default_language = serializers.CharField(required=False, allow_blank=True)
+
+    class Meta:
+        model = Campaign
+        fields = AUTHORING_FIELDS
+
+    def validate_variable_mapping(self, value: object) -> object:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be an object keyed by template variable.")
+        return value
+
+    validate_fallback_variable_mapping = validate_variable_mapping
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Campaign
+        fields = (
+            "id",
+            *AUTHORING_FIELDS,
+            "status",
+            "status_reason",
+            "planned_at",
+            "started_at",
+            "finished_at",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class ProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    pending = serializers.IntegerField()
+    rate_per_second = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    funnel = serializers.DictField(child=serializers.IntegerField())
+    skipped_by_reason = serializers.DictField(child=serializers.IntegerField())
+    failed_by_code = serializers.DictField(child=serializers.IntegerField())
+
+
+class DryRunInputSerializer(serializers.Serializer):
+    sample_size = serializers.IntegerField(min_value=0, max_value=100, default=10)
+
+
+class RenderedSampleSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField()
+    phone = serializers.CharField()
+    language = serializers.CharField()
+    template = serializers.CharField()
+    variant = serializers.CharField()
+    parameters = serializers.DictField(child=serializers.CharField())
+    text = serializers.CharField()
+    payload = serializers.DictField()
+
+
+class SkippedSampleSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class DryRunSerializer(serializers.Serializer):
+    definition_errors = serializers.DictField(child=serializers.ListField())
+    audience = serializers.IntegerField()
+    would_send = serializers.IntegerField()
+    excluded = serializers.DictField(child=serializers.IntegerField())
+    samples = RenderedSampleSerializer(many=True)
+    skipped_samples = SkippedSampleSerializer(many=True)
+
+
+class TestSendInputSerializer(serializers.Serializer):
+    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all())
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = (
+            "id",
+            "campaign",
+            "contact",
+            "sender",
+            "template",
+            "category",
+            "parameters",
+            "status",
+            "reason",
+            "error_code",
+            "error_title",
+            "error_details",
+            "attempts",
+            "wamid",
+            "consent_record",
+            "not_before",
+            "expires_at",
+            "queued_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "failed_at",
+            "replied_at",
+            "pricing_category",
+            "pricing_type",
+            "billable",
+            "conversation_id",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    """One template message to one contact (by id, phone or external_id)."""
+
+    contact_id = serializers.IntegerField(required=False)
+    phone = serializers.CharField(required=False)
+    external_id = serializers.CharField(required=False)
+    template = serializers.PrimaryKeyRelatedField(
+        queryset=MessageTemplate.objects.select_related("account")
+    )
+    sender = serializers.PrimaryKeyRelatedField(queryset=SenderNumber.objects.all(), required=False)
+    parameters = serializers.DictField(
+        child=serializers.CharField(allow_blank=False), required=False, default=dict
+    )
+    valid_for_seconds = serializers.IntegerField(min_value=1, required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        given = [key for key in ("contact_id", "phone", "external_id") if attrs.get(key)]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"contact_id": ["Give exactly one of contact_id, phone or external_id."]}
+            )
+        return attrs

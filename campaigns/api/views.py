@@ -1,0 +1,269 @@
+"""Campaigns and messages API: thin views over the campaigns services and selectors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Any
+
+import django_filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api.permissions import requires_permissions
+from contacts.models import Contact
+from contacts.phones import InvalidPhoneNumber, normalise_phone
+
+from .. import services
+from ..dry_run import campaign_dry_run
+from ..errors import CampaignError
+from ..models import Campaign, Message
+from ..selectors import campaign_progress
+from ..transactional import (
+    IdempotencyConflict,
+    message_send_transactional,
+    request_fingerprint,
+    scoped_key,
+)
+from .serializers import (
+    CampaignInputSerializer,
+    CampaignSerializer,
+    DryRunInputSerializer,
+    DryRunSerializer,
+    MessageCreateSerializer,
+    MessageSerializer,
+    ProgressSerializer,
+    TestSendInputSerializer,
+)
+
+CAN_LAUNCH = requires_permissions("campaigns.view_campaign", "campaigns.launch_campaign")
+CAN_CHANGE = requires_permissions("campaigns.view_campaign", "campaigns.change_campaign")
+CAN_SEND = requires_permissions("campaigns.add_message")
+
+
+def as_validation_error(error: CampaignError) -> serializers.ValidationError:
+    if error.field_errors:
+        return serializers.ValidationError(error.field_errors)
+    return serializers.ValidationError([error.message])
+
+
+class Conflict(serializers.ValidationError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class CampaignFilter(django_filters.FilterSet):
+    class Meta:
+        model = Campaign
+        fields = {"status": ["exact"], "name": ["icontains"], "template": ["exact"]}
+
+
+class CampaignViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Campaigns: authoring (drafts), the launch actions, dry run and live progress."""
+
+    queryset = Campaign.objects.select_related("template", "sender", "segment").order_by("-id")
+    serializer_class = CampaignSerializer
+    filterset_class = CampaignFilter
+
+    def get_permissions(self) -> list:
+        if self.action in {"schedule", "start", "resume"}:
+            return [IsAuthenticated(), CAN_LAUNCH()]
+        if self.action in {"pause", "cancel", "retry_failed", "dry_run", "test_send"}:
+            return [IsAuthenticated(), CAN_CHANGE()]
+        return super().get_permissions()
+
+    @extend_schema(request=CampaignInputSerializer, responses={201: CampaignSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = CampaignInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            campaign = services.campaign_create(created_by=request.user, **data.validated_data)
+        except CampaignError as error:
+            raise as_validation_error(error) from error
+        return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CampaignInputSerializer, responses=CampaignSerializer)
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        campaign = self.get_object()
+        partial = kwargs.get("partial", False)
+        data = CampaignInputSerializer(campaign, data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        try:
+            campaign = services.campaign_update(campaign=campaign, **data.validated_data)
+        except CampaignError as error:
+            raise as_validation_error(error) from error
+        return Response(CampaignSerializer(campaign).data)
+
+    def _transition(self, request: Request, service: Any, **extra: Any) -> Response:
+        campaign = self.get_object()
+        try:
+            campaign = service(campaign_id=campaign.pk, **extra)
+        except CampaignError as error:
+            raise as_validation_error(error) from error
+        return Response(CampaignSerializer(campaign).data)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, pk: str | None = None) -> Response:
+        return self._transition(request, services.campaign_schedule)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        return self._transition(request, services.campaign_start)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        return self._transition(request, services.campaign_pause)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return self._transition(request, services.campaign_resume)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        return self._transition(request, services.campaign_cancel)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"], url_path="retry-failed")
+    def retry_failed(self, request: Request, pk: str | None = None) -> Response:
+        return self._transition(request, services.campaign_retry_failed)
+
+    @extend_schema(request=DryRunInputSerializer, responses=DryRunSerializer)
+    @action(detail=True, methods=["post"], url_path="dry-run")
+    def dry_run(self, request: Request, pk: str | None = None) -> Response:
+        campaign = self.get_object()
+        data = DryRunInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = campaign_dry_run(campaign_id=campaign.pk, **data.validated_data)
+        return Response(DryRunSerializer(asdict(result)).data)
+
+    @extend_schema(request=TestSendInputSerializer, responses={202: MessageSerializer})
+    @action(detail=True, methods=["post"], url_path="test-send")
+    def test_send(self, request: Request, pk: str | None = None) -> Response:
+        campaign = self.get_object()
+        data = TestSendInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            message = services.campaign_test_send(
+                campaign_id=campaign.pk,
+                contact=data.validated_data["contact"],
+                triggered_by=request.user,
+            )
+        except CampaignError as error:
+            raise as_validation_error(error) from error
+        return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=ProgressSerializer)
+    @action(detail=True, methods=["get"])
+    def stats(self, request: Request, pk: str | None = None) -> Response:
+        campaign = self.get_object()
+        return Response(ProgressSerializer(campaign_progress(campaign).as_dict()).data)
+
+
+class MessageFilter(django_filters.FilterSet):
+    class Meta:
+        model = Message
+        fields = {
+            "campaign": ["exact", "isnull"],
+            "contact": ["exact"],
+            "status": ["exact"],
+            "wamid": ["exact"],
+            "error_code": ["exact"],
+            "created_at": ["gte", "lte"],
+        }
+
+
+class MessageViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The outbound message ledger, and transactional sends of one message to one contact."""
+
+    queryset = Message.objects.order_by("-id")
+    serializer_class = MessageSerializer
+    filterset_class = MessageFilter
+
+    def get_permissions(self) -> list:
+        if self.action == "create":
+            return [IsAuthenticated(), CAN_SEND()]
+        return super().get_permissions()
+
+    @extend_schema(
+        request=MessageCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="Retries with the same key and body return the original message; "
+                "the same key with another body is refused with 409.",
+            )
+        ],
+        responses={201: MessageSerializer, 200: MessageSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        data = MessageCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        contact = self._contact(values)
+        template = values["template"]
+        sender = values.get("sender") or template.account.numbers.filter(is_active=True).first()
+        if sender is None:
+            raise serializers.ValidationError({"sender": ["The account has no active number."]})
+        valid_for = values.get("valid_for_seconds")
+        try:
+            result = message_send_transactional(
+                contact=contact,
+                template=template,
+                sender=sender,
+                values=values["parameters"],
+                idempotency_key=scoped_key(
+                    caller_id=request.user.pk, key=request.headers.get("Idempotency-Key")
+                ),
+                fingerprint=request_fingerprint(request.data),
+                triggered_by=request.user,
+                valid_for=dt.timedelta(seconds=valid_for) if valid_for else None,
+            )
+        except IdempotencyConflict as error:
+            raise Conflict([error.message]) from error
+        except CampaignError as error:
+            raise as_validation_error(error) from error
+        return Response(
+            MessageSerializer(result.message).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @staticmethod
+    def _contact(values: dict) -> Contact:
+        contacts = Contact.objects.filter(erased_at__isnull=True)
+        if values.get("contact_id"):
+            found = contacts.filter(pk=values["contact_id"]).first()
+            field = "contact_id"
+        elif values.get("external_id"):
+            found = contacts.filter(external_id=values["external_id"]).first()
+            field = "external_id"
+        else:
+            field = "phone"
+            try:
+                phone = normalise_phone(values["phone"])
+            except InvalidPhoneNumber as error:
+                raise serializers.ValidationError({"phone": [str(error)]}) from error
+            found = contacts.filter(phone=phone).first()
+        if found is None:
+            raise serializers.ValidationError({field: ["No contact matches."]})
+        return found
