@@ -10,10 +10,11 @@ import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.permissions import requires_permissions
 from templates_app import placeholders, selectors, services
 from templates_app.models import (
     MessageTemplate,
@@ -31,17 +32,6 @@ from .serializers import (
     StatusChangeSerializer,
     SyncOutputSerializer,
 )
-
-
-def requires_permissions(*permissions: str) -> type[BasePermission]:
-    """A permission class for actions whose HTTP verb does not say what they do (a POST that
-    only reads, a POST that changes many rows)."""
-
-    class RequiresPermissions(BasePermission):
-        def has_permission(self, request: Request, view: Any) -> bool:
-            return bool(request.user and request.user.has_perms(permissions))
-
-    return RequiresPermissions
 
 
 def validation_error(error: services.TemplateError) -> serializers.ValidationError:
