@@ -36,6 +36,7 @@ from contacts.models import Contact
 from contacts.selectors import contacts_consent_for_category
 from templates_app.models import MessageTemplate, SenderNumber
 from templates_app.rendering import TemplateValuesError, template_message_for
+from templates_app.selectors import template_is_sendable
 from whatsapp import get_provider
 from whatsapp.base import ProviderError, SendAccepted, SendOutcome
 
@@ -373,13 +374,16 @@ class ChunkDispatcher:
             self.stop_campaign(stop_error)
 
     def stop_campaign(self, error: ProviderError) -> None:
-        from .services import campaign_stop
-
         reason = (
             f"Meta error {error.code}: {error.readable_message}"
             if error.code
-            else (error.readable_message)
+            else error.readable_message
         )
+        self.stop_with_reason(reason)
+
+    def stop_with_reason(self, reason: str) -> None:
+        from .services import campaign_stop
+
         self.result.stopped_reason = reason
         campaign_stop(campaign_id=self.campaign.id, reason=reason[:500])
 
@@ -502,6 +506,22 @@ def dispatch_chunk(*, campaign_id: int, chunk_size: int | None = None) -> ChunkR
             "contact", "template"
         )
     )
+    unsendable = sorted(
+        {m.template for m in messages if m.template and not template_is_sendable(m.template)},
+        key=lambda template: template.pk,
+    )
+    if unsendable:
+        # Meta refuses every send of a paused or disabled template (132015/132016): hand the
+        # chunk back untouched and stop until the template is approved again.
+        _set_where_sending(
+            [m.id for m in messages], status=MessageStatus.QUEUED, attempts=F("attempts") - 1
+        )
+        template = unsendable[0]
+        dispatcher.stop_with_reason(
+            f"Template {template.name} ({template.language}) is {template.status}; "
+            "resume once Meta approves it again."
+        )
+        return dispatcher.result
     ready = dispatcher.recheck(messages)
     prepared = dispatcher.personalise(ready)
     dispatcher.send(prepared)

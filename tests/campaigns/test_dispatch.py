@@ -399,3 +399,22 @@ def test_quiet_hours_at_send_time_defer_and_release_later(meta, running_campaign
     assert (released_now, released_later) == (0, 1)
     assert message.status == MessageStatus.QUEUED
     assert meta.send_count == 0
+
+
+def test_a_template_paused_since_planning_stops_the_campaign_before_any_send(
+    meta, running_campaign
+):
+    from templates_app.models import TemplateStatus
+
+    campaign = running_campaign(2)
+    campaign.template.status = TemplateStatus.PAUSED
+    campaign.template.save()
+
+    dispatch_chunk(campaign_id=campaign.pk)
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.STOPPED
+    assert campaign.status_reason.startswith("Template order_update (en_US) is PAUSED")
+    assert statuses(campaign) == {"queued": 2}
+    assert set(Message.objects.filter(campaign=campaign).values_list("attempts", flat=True)) == {0}
+    assert meta.send_count == 0
