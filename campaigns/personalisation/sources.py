@@ -248,13 +248,16 @@ def fetch_for_contacts(
             if key_value is None:
                 per_contact[contact.pk] = SourceResult(None, f"contact has no {source.key_field}")
                 continue
-            plan.contacts_by_key.setdefault(key_value, []).append(contact.pk)
+            if key_value not in plan.contacts_by_key:
+                plan.contacts_by_key[key_value] = []
+                plan.cache_keys[key_value] = cache_key(source, key_value)
+            plan.contacts_by_key[key_value].append(contact.pk)
         if plan.contacts_by_key:
             plans.append(plan)
     if not plans:
         return results
 
-    wanted = [cache_key(plan.source, key) for plan in plans for key in plan.contacts_by_key]
+    wanted = [key for plan in plans for key in plan.cache_keys.values()]
     wanted += [breaker.open_until_key(plan.source) for plan in plans]
     cached = cache.get_many(wanted)
 
@@ -274,14 +277,15 @@ def fetch_for_contacts(
 class _SourcePlan:
     source: DataSource
     contacts_by_key: dict[str, list[int]] = field(default_factory=dict)
+    cache_keys: dict[str, str] = field(default_factory=dict)
     found: dict[str, SourceResult] = field(default_factory=dict)
     misses: list[str] = field(default_factory=list)
     to_store: dict[str, dict[str, Any]] = field(default_factory=dict)
     not_found: list[str] = field(default_factory=list)
 
     def read_cache(self, cached: dict[str, Any], stats: FetchStats) -> None:
-        for key_value in self.contacts_by_key:
-            value = cached.get(cache_key(self.source, key_value))
+        for key_value, key in self.cache_keys.items():
+            value = cached.get(key)
             if isinstance(value, dict):
                 self.found[key_value] = SourceResult(value)
             elif value == NOT_FOUND_MARKER:
@@ -294,11 +298,11 @@ class _SourcePlan:
     def record(self, key_value: str, outcome: CallOutcome) -> None:
         if outcome.data is not None:
             self.found[key_value] = SourceResult(outcome.data)
-            self.to_store[cache_key(self.source, key_value)] = outcome.data
+            self.to_store[self.cache_keys[key_value]] = outcome.data
         else:
             self.found[key_value] = SourceResult(None, outcome.problem)
             if outcome.problem == NOT_FOUND:
-                self.not_found.append(cache_key(self.source, key_value))
+                self.not_found.append(self.cache_keys[key_value])
 
     def skip(self, key_values: Iterable[str], problem: str, stats: FetchStats) -> None:
         for key_value in key_values:
