@@ -41,6 +41,7 @@ from whatsapp import get_provider
 from whatsapp.base import ProviderError, SendAccepted, SendOutcome
 
 from . import throttle
+from .links import attach_tracked_links
 from .models import Campaign, CampaignStatus, Message, MessageStatus, SkipReason
 from .scheduling import after_quiet_hours, zone
 from .sending import SendJob, send_paced
@@ -322,6 +323,7 @@ class ChunkDispatcher:
     # 4 + 5. Send and record ----------------------------------------------------------------
 
     def send(self, prepared: list[tuple[Message, MessageTemplate, dict]]) -> None:
+        attach_tracked_links(self.campaign.tracked_links, prepared)
         jobs: list[SendJob] = []
         params: dict[int, dict] = {}
         invalid: list[int] = []

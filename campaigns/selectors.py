@@ -47,6 +47,7 @@ def _compute_progress(campaign_id: int) -> CampaignProgress:
         sent=Count("id"),
         delivered=Count("id", filter=Q(delivered_at__isnull=False) | Q(read_at__isnull=False)),
         read=Count("id", filter=Q(read_at__isnull=False)),
+        clicked=Count("id", filter=Q(tracked_link__first_clicked_at__isnull=False)),
         replied=Count("id", filter=Q(replied_at__isnull=False)),
     )
     skipped = {

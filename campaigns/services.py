@@ -33,6 +33,7 @@ AUTHORING_FIELDS = (
     "segment",
     "variable_mapping",
     "fallback_variable_mapping",
+    "tracked_links",
     "schedule_type",
     "scheduled_at",
     "local_send_time",
@@ -89,6 +90,32 @@ def _mapping_errors(
     return errors
 
 
+def _tracked_link_errors(tracked: Any, templates: list[MessageTemplate]) -> list[str]:
+    """Each tracked key is a URL button variable whose template URL is our `/r/{{1}}`."""
+    from templates_app.placeholders import buttons_of
+
+    if not isinstance(tracked, dict):
+        return ["Must be an object: URL button variable → target address with {value}."]
+    problems = []
+    for key, target in tracked.items():
+        if not isinstance(target, str) or not target.startswith(("https://", "http://")):
+            problems.append(f"{key}: the target must be an http(s) address.")
+            continue
+        for template in templates:
+            button_keys = {v.key: v for v in variables(template) if v.button_index is not None}
+            if key not in button_keys:
+                where = f"'{template.name}' ({template.language})"
+                problems.append(f"{key} is not a URL button variable of {where}.")
+                continue
+            url = buttons_of(template.components)[button_keys[key].button_index].get("url", "")
+            if not url.rstrip("/").endswith("/r/{{1}}"):
+                problems.append(
+                    f"{key}: the button of '{template.name}' ({template.language}) links to "
+                    f"{url}; for tracked clicks it must link to <Tidings address>/r/{{{{1}}}}."
+                )
+    return problems
+
+
 def campaign_validation_errors(campaign: Campaign) -> dict[str, list[str]]:
     """Everything wrong with a campaign's definition, by field; empty when it can launch."""
     errors: dict[str, list[str]] = {}
@@ -107,6 +134,10 @@ def campaign_validation_errors(campaign: Campaign) -> dict[str, list[str]]:
         )
     if variants:
         errors.update(_mapping_errors(campaign.variable_mapping, variants, "variable_mapping"))
+    if campaign.tracked_links:
+        problems = _tracked_link_errors(campaign.tracked_links, variants)
+        if problems:
+            errors["tracked_links"] = problems
     if campaign.fallback_template_id:
         fallback = campaign.fallback_template
         if fallback.account_id != template.account_id:

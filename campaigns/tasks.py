@@ -6,6 +6,7 @@ the tick only moves things whose time has come.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 
@@ -75,8 +76,14 @@ def tick() -> dict:
     reconcile expired leases, keep running campaigns dispatching, complete finished ones."""
     now = timezone.now()
     started = 0
+    prewarm_horizon = now + dt.timedelta(minutes=settings.TIDINGS_PREWARM_MINUTES)
     for campaign in Campaign.objects.filter(status=CampaignStatus.SCHEDULED):
-        if services.campaign_start_instant(campaign) <= now:
+        start_at = services.campaign_start_instant(campaign)
+        if now < start_at <= prewarm_horizon and cache.add(
+            f"tidings:prewarmed:{campaign.pk}", "1", timeout=24 * 3600
+        ):
+            prewarm_campaign.delay(campaign.pk)
+        if start_at <= now:
             try:
                 services.campaign_start(campaign_id=campaign.pk)
                 started += 1
@@ -103,3 +110,24 @@ def send_message(message_id: int) -> str:
     from .transactional import message_send_now
 
     return message_send_now(message_id=message_id)
+
+
+@shared_task(queue="housekeeping")
+def purge_message_contents() -> int:
+    from .retention import purge_message_parameters
+
+    return purge_message_parameters()
+
+
+@shared_task(queue="housekeeping")
+def prewarm_campaign(campaign_id: int) -> dict:
+    """Fill the personalisation cache for a campaign's audience shortly before it starts."""
+    from .personalisation import prewarm_contacts
+
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if campaign.status != CampaignStatus.SCHEDULED or campaign.segment_id is None:
+        return {"skipped": campaign.status}
+    calls = 0
+    for contacts in planning.audience_chunks(campaign):
+        calls += prewarm_contacts(mapping=campaign.variable_mapping, contacts=contacts).calls
+    return {"calls": calls}

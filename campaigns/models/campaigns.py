@@ -73,6 +73,14 @@ class Campaign(TimeStampedModel):
     )
     variable_mapping = models.JSONField(default=dict, blank=True)
     fallback_variable_mapping = models.JSONField(default=dict, blank=True)
+    tracked_links = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='URL button variables to track, e.g. {"button.0": '
+        '"https://shop.example.com/orders/{value}"}: the button then carries a per-message '
+        "token for /r/<token>, which counts the click and redirects to this address with the "
+        "variable's value in place of {value}.",
+    )
 
     schedule_type = models.CharField(
         max_length=16, choices=ScheduleType.choices, default=ScheduleType.NOW

@@ -244,6 +244,68 @@ TIDINGS_DISPATCH_TASK_SECONDS = env.int("TIDINGS_DISPATCH_TASK_SECONDS", default
 # Dispatch tasks allowed to work on one campaign at once (across all workers).
 TIDINGS_DISPATCH_PARALLEL_TASKS = env.int("TIDINGS_DISPATCH_PARALLEL_TASKS", default=2)
 
+# --- Webhooks (Meta's deliveries: stored raw, processed in Celery) ----------------------------
+# Raw deliveries (and the event records made from them) are kept this long, then purged; Meta
+# redelivers for up to 7 days, so keep at least that.
+TIDINGS_WEBHOOK_RETENTION_DAYS = env.int("TIDINGS_WEBHOOK_RETENTION_DAYS", default=30)
+# Messages users sent us are personal data: kept this long.
+TIDINGS_INBOUND_MESSAGE_RETENTION_DAYS = env.int(
+    "TIDINGS_INBOUND_MESSAGE_RETENTION_DAYS", default=30
+)
+# A status for a message we cannot find yet (it beat our send result) is retried with backoff for
+# this long, then kept as unmatched for an operator.
+TIDINGS_WEBHOOK_UNMATCHED_RETRY_SECONDS = env.int(
+    "TIDINGS_WEBHOOK_UNMATCHED_RETRY_SECONDS", default=600
+)
+# A reply within this many hours after a campaign message counts as a reply to that campaign.
+TIDINGS_REPLY_ATTRIBUTION_HOURS = env.int("TIDINGS_REPLY_ATTRIBUTION_HOURS", default=72)
+# Whole-message keywords (case, accents, surrounding spaces and punctuation ignored) that opt a
+# contact out of (or back in to) all messages; nothing is sent back.
+TIDINGS_OPT_OUT_KEYWORDS = env.list(
+    "TIDINGS_OPT_OUT_KEYWORDS",
+    default=[
+        "STOP", "STOP ALL", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPT OUT", "OPTOUT",
+        "BAJA", "DAR DE BAJA", "PARAR", "DETENER", "CANCELAR",  # Spanish
+        "SAIR", "DESCADASTRAR", "PARE",  # Portuguese
+        "ARRET", "ARRÊT", "ARRETER", "DESABONNER", "DÉSABONNER", "DESINSCRIRE",  # French
+        "STOPP", "ABMELDEN", "ABBESTELLEN", "BEENDEN",  # German
+    ],
+)  # fmt: skip
+TIDINGS_OPT_IN_KEYWORDS = env.list(
+    "TIDINGS_OPT_IN_KEYWORDS", default=["START", "UNSTOP", "SUBSCRIBE", "ALTA", "ANMELDEN"]
+)
+# Quick-reply buttons (payload or label) that opt a contact out of marketing messages: Meta's
+# marketing opt-out button arrives with its localised label.
+TIDINGS_OPT_OUT_BUTTONS = env.list(
+    "TIDINGS_OPT_OUT_BUTTONS",
+    default=[
+        "Stop promotions", "Parar promoções", "Detener promociones", "Arrêter les promotions",
+        "Werbung stoppen",
+    ],
+)  # fmt: skip
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "webhooks.tasks.sweep_webhooks",
+    "schedule": 60.0,
+    "options": {"queue": "webhooks"},
+}
+CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
+    "task": "webhooks.tasks.purge_webhooks",
+    "schedule": 60 * 60,
+    "options": {"queue": "housekeeping"},
+}
+
+# Rendered parameters of sent messages are cleared after this many days (metadata stays).
+TIDINGS_MESSAGE_CONTENT_RETENTION_DAYS = env.int(
+    "TIDINGS_MESSAGE_CONTENT_RETENTION_DAYS", default=90
+)
+# Scheduled campaigns warm their personalisation cache this many minutes before they start.
+TIDINGS_PREWARM_MINUTES = env.int("TIDINGS_PREWARM_MINUTES", default=10)
+CELERY_BEAT_SCHEDULE["campaigns-purge-contents"] = {
+    "task": "campaigns.tasks.purge_message_contents",
+    "schedule": 6 * 3600,
+    "options": {"queue": "housekeeping"},
+}
+
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
