@@ -352,7 +352,6 @@ class ChunkDispatcher:
             reserve=lambda wanted: throttle.reserve(
                 sender_key=sender.phone_number_id, rate_per_second=rate, wanted=wanted
             ),
-            concurrency=settings.WHATSAPP_HTTP_CONCURRENCY,
             stop=threading.Event(),
         )
         self.record(jobs, outcomes, params, {m.id: m for m, _, _ in prepared})

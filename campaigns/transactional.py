@@ -188,7 +188,6 @@ def message_send_now(*, message_id: int) -> str:
             rate_per_second=sender.throughput_per_second,
             wanted=wanted,
         ),
-        concurrency=1,
         stop=threading.Event(),
     )
     account_error = record_outcomes(

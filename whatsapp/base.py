@@ -12,14 +12,18 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
 
 logger = logging.getLogger(__name__)
+_POOL_LOCK = threading.Lock()
 
 MediaKind = Literal["image", "video", "document"]
 ButtonSubType = Literal["url", "quick_reply"]
@@ -432,6 +436,41 @@ class WhatsAppProvider(ABC):
                 ambiguous=True,
                 title="Unexpected error while sending",
             )
+
+    def submit_template(
+        self,
+        phone_number_id: str,
+        message: TemplateMessage,
+        *,
+        not_before: float,
+        cancelled: threading.Event,
+    ) -> Future[SendOutcome | None]:
+        """Send `message` no earlier than `not_before` (a `time.monotonic()` instant).
+
+        For paced sending: the caller hands out send slots from a rate limiter and collects the
+        futures. The result is None when `cancelled` was set before the message left (it was
+        not sent, so it may be queued again as it was). This default runs each send on a pool
+        thread; providers with an event loop override it to keep many more requests in flight.
+        """
+        pool = self._scheduling_pool()
+
+        def send_at_slot() -> SendOutcome | None:
+            delay = not_before - time.monotonic()
+            if (delay > 0 and cancelled.wait(delay)) or cancelled.is_set():
+                return None
+            return self._send_guarded(phone_number_id, message)
+
+        return pool.submit(send_at_slot)
+
+    def _scheduling_pool(self) -> ThreadPoolExecutor:
+        with _POOL_LOCK:
+            pool = getattr(self, "_paced_pool", None)
+            if pool is None or getattr(self, "_paced_pool_pid", None) != os.getpid():
+                pool = ThreadPoolExecutor(
+                    max_workers=self.default_concurrency, thread_name_prefix="whatsapp-paced"
+                )
+                self._paced_pool, self._paced_pool_pid = pool, os.getpid()
+            return pool
 
     @abstractmethod
     def list_templates(self, waba_id: str) -> Iterator[RemoteTemplate]:

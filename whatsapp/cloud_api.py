@@ -7,7 +7,9 @@ Connection handling, by design:
   key, so a transport-level retry could deliver a message twice; retries belong to the ledger;
 * explicit (connect, read) timeouts on every call;
 * the bearer token is read through a callable on every request, so a rotated token is picked up
-  without a restart (the provider factory reads it from settings or a token file each time).
+  without a restart (the provider factory reads it from settings or a token file each time);
+* paced campaign sends (`submit_template`) go through `cloud_api_async`, one aiohttp session on
+  one event loop per process, which keeps hundreds of requests in flight where threads cannot.
 
 Failures become ProviderError through `errors.build_error`: connect-phase failures (refused, DNS,
 TLS, connect timeout) are retryable and not ambiguous because Meta never saw the request; read
@@ -18,8 +20,10 @@ the message may already be on its way.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -40,6 +44,7 @@ from whatsapp.base import (
     TemplateMessage,
     WhatsAppProvider,
 )
+from whatsapp.cloud_api_async import AsyncSender
 from whatsapp.errors import TransportFailure
 from whatsapp.responses import parse_error_response, parse_send_response, remote_template
 
@@ -97,6 +102,8 @@ class CloudAPIProvider(WhatsAppProvider):
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = "tidings-whatsapp"
+        self._async: AsyncSender | None = None
+        self._async_lock = threading.Lock()
 
     # --- URLs and transport -------------------------------------------------------------
 
@@ -192,6 +199,39 @@ class CloudAPIProvider(WhatsAppProvider):
         limit = min(concurrency or self.default_concurrency, self.default_concurrency)
         return super().send_template_batch(phone_number_id, messages, limit)
 
+    def submit_template(
+        self,
+        phone_number_id: str,
+        message: TemplateMessage,
+        *,
+        not_before: float,
+        cancelled: threading.Event,
+    ) -> Future[SendOutcome | None]:
+        """Paced sends go through one event loop per process (see `cloud_api_async`)."""
+        try:
+            body = payloads.template_message_body(message)
+        except payloads.PayloadError as exc:
+            done: Future[SendOutcome | None] = Future()
+            done.set_result(errors.invalid_parameter(str(exc)))
+            return done
+        return self._async_sender().submit(
+            self.url(phone_number_id, "messages"),
+            body,
+            not_before=not_before,
+            cancelled=cancelled,
+        )
+
+    def _async_sender(self) -> AsyncSender:
+        with self._async_lock:
+            if self._async is None:
+                self._async = AsyncSender(
+                    concurrency=self.default_concurrency,
+                    connect_timeout=self.timeout[0],
+                    read_timeout=self.timeout[1],
+                    token_source=self._token_source,
+                )
+            return self._async
+
     def _send(self, phone_number_id: str, body: dict[str, Any]) -> SendOutcome:
         answer = self._call("POST", self.url(phone_number_id, "messages"), json_body=body)
         if isinstance(answer, ProviderError):
@@ -279,6 +319,8 @@ class CloudAPIProvider(WhatsAppProvider):
 
     def close(self) -> None:
         self.session.close()
+        if self._async is not None:
+            self._async.close()
 
 
 # --- Helpers --------------------------------------------------------------------------------
