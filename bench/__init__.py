@@ -1,0 +1,1 @@
+"""Benchmarks: measured by hand or in CI, never as timed tests."""
