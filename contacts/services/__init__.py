@@ -9,7 +9,11 @@ message for people when a rule refuses the request. Other apps call these by nam
 from __future__ import annotations
 
 from contacts.errors import ContactError
-from contacts.services.consent import consent_record_opt_in, consent_record_opt_out
+from contacts.services.consent import (
+    consent_record_opt_in,
+    consent_record_opt_out,
+    contacts_refresh_current_consent,
+)
 from contacts.services.contacts import (
     BULK_UPSERT_LIMIT,
     contact_create,
@@ -41,6 +45,7 @@ __all__ = [
     "contact_update",
     "contact_upsert",
     "contacts_bulk_upsert",
+    "contacts_refresh_current_consent",
     "segment_check_definition",
     "segment_create",
     "segment_update",

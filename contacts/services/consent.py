@@ -100,12 +100,13 @@ def _record_consent(*, contact: Contact, action: str, **values: Any) -> ConsentR
         if locked.erased_at and action == ConsentAction.OPT_IN:
             raise ContactError("This contact was erased and can never be messaged again.")
         record = ConsentRecord.objects.create(contact=locked, action=action, **values)
-        _refresh_current_consent([locked.pk])
+        contacts_refresh_current_consent(contact_ids=[locked.pk])
     contact.refresh_from_db(fields=["marketing_consent", "utility_consent"])
     return record
 
 
-def _refresh_current_consent(contact_ids: Iterable[int]) -> None:
-    Contact.objects.filter(pk__in=list(contact_ids), erased_at__isnull=True).update(
+def contacts_refresh_current_consent(*, contact_ids: Iterable[int]) -> int:
+    """Recompute the current-consent columns of these contacts from the ledger (one UPDATE)."""
+    return Contact.objects.filter(pk__in=list(contact_ids), erased_at__isnull=True).update(
         **current_consent_expressions()
     )

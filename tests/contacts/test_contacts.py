@@ -1,0 +1,210 @@
+"""Contact services: create and update with validation, bulk upsert, WhatsApp matching, inbound."""
+
+from __future__ import annotations
+
+import pytest
+
+from contacts import services
+from contacts.errors import ContactError
+from contacts.models import ConsentRecord, Contact
+from contacts.selectors import tags_by_contact
+from tests.contacts.factories import ContactFactory, ago
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_contact_is_created_with_normalised_values():
+    contact = services.contact_create(
+        phone="07911 123456",
+        name="  Ann Lee ",
+        external_id="CRM-1",
+        language="pt-br",
+        timezone="america/sao_paulo",
+        attributes={"tier": "gold"},
+        tags=["VIP", "vip", " News "],
+    )
+
+    stored = Contact.objects.get()
+    assert stored == contact
+    assert (stored.phone, stored.wa_id, stored.name, stored.language, stored.timezone) == (
+        "+447911123456",
+        "447911123456",
+        "Ann Lee",
+        "pt_BR",
+        "America/Sao_Paulo",
+    )
+    assert tags_by_contact([stored.pk]) == {stored.pk: ["news", "vip"]}
+    assert (stored.marketing_consent, stored.utility_consent) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "message"),
+    [
+        ({"phone": "12"}, "phone", "Phone '12'"),
+        ({"phone": ""}, "phone", "needs a phone number"),
+        ({"phone": "+447911123456", "language": "english"}, "language", "not a locale"),
+        ({"phone": "+447911123456", "timezone": "GMT+1"}, "timezone", "not an IANA timezone"),
+        ({"phone": "+447911123456", "attributes": ["x"]}, "attributes", "object"),
+        ({"phone": "+447911123456", "tags": ["x" * 65]}, "tags", "longer than 64"),
+    ],
+)
+def test_invalid_values_are_refused_with_the_field_and_nothing_is_stored(values, field, message):
+    with pytest.raises(ContactError) as error:
+        services.contact_create(**values)
+
+    assert error.value.field == field
+    assert message in error.value.message
+    assert Contact.objects.count() == 0
+
+
+def test_a_second_contact_with_the_same_phone_is_refused():
+    existing = ContactFactory(phone="+447911123456")
+
+    with pytest.raises(ContactError) as error:
+        services.contact_create(phone="07911 123456")
+
+    assert (error.value.field, error.value.code) == ("phone", "unique")
+    assert error.value.message == f"Contact #{existing.pk} already has this phone."
+    assert Contact.objects.count() == 1
+
+
+def test_updating_changes_only_the_given_fields_and_replaces_tags():
+    contact = ContactFactory(name="Ann", language="en_GB", tags=["old"])
+
+    services.contact_update(contact=contact, language="es", tags=["new"])
+
+    contact.refresh_from_db()
+    assert (contact.name, contact.language) == ("Ann", "es")
+    assert tags_by_contact([contact.pk]) == {contact.pk: ["new"]}
+
+
+# --- Bulk upsert --------------------------------------------------------------------------------
+
+
+def test_bulk_upsert_reports_one_outcome_per_item():
+    existing = ContactFactory(phone="+447911000001", name="Old")
+    items = [
+        {"phone": "+447911000001", "name": "New"},
+        {"phone": "+447911000002", "tags": ["vip"]},
+        {"phone": "nope"},
+        {
+            "phone": "+447911000003",
+            "consent": {
+                "action": "opt_in",
+                "scope": "marketing",
+                "evidence": "checkout-8812",
+                "captured_at": "2025-03-01T09:30:00Z",
+            },
+        },
+        {"phone": "+447911000004", "consent": {"action": "opt_in", "scope": "marketing"}},
+        {"phone": "+447911000001"},
+    ]
+
+    outcomes = services.contacts_bulk_upsert(items=items)
+
+    assert [(outcome.row, outcome.outcome) for outcome in outcomes] == [
+        (0, "updated"),
+        (1, "created"),
+        (2, "rejected"),
+        (3, "created"),
+        (4, "rejected"),
+        (5, "updated"),  # the same person as item 0, merged into it
+    ]
+    assert outcomes[0].contact_id == existing.pk == outcomes[5].contact_id
+    assert outcomes[4].reason == "An opt-in needs evidence."
+    record = ConsentRecord.objects.get()
+    assert (record.contact.phone, record.source, record.evidence) == (
+        "+447911000003",
+        "api",
+        "checkout-8812",
+    )
+    assert Contact.objects.filter(phone="+447911000004").count() == 0
+
+
+def test_bulk_upsert_refuses_more_than_a_thousand_items():
+    with pytest.raises(ContactError, match="At most 1000"):
+        services.contacts_bulk_upsert(items=[{"phone": "+447911000001"}] * 1001)
+
+    assert Contact.objects.count() == 0
+
+
+def test_an_item_with_only_an_unknown_external_id_cannot_create_a_contact():
+    (outcome,) = services.contacts_bulk_upsert(items=[{"external_id": "CRM-404", "name": "X"}])
+
+    assert outcome.outcome == "rejected"
+    assert outcome.reason == "No contact has external_id CRM-404; a phone is needed to create one."
+
+
+# --- Matching inbound WhatsApp users ------------------------------------------------------------
+
+
+def test_an_unknown_sender_becomes_a_new_contact_without_consent():
+    contact = services.contact_find_or_create_from_whatsapp(
+        wa_id="447911123456", user_id="GB.9988", profile_name="Ann"
+    )
+
+    assert (contact.phone, contact.wa_id, contact.whatsapp_user_id, contact.name) == (
+        "+447911123456",
+        "447911123456",
+        "GB.9988",
+        "Ann",
+    )
+    assert (contact.marketing_consent, contact.utility_consent) == (None, None)
+    assert ConsentRecord.objects.count() == 0
+
+
+def test_a_known_phone_is_matched_and_missing_identifiers_are_filled_in():
+    known = ContactFactory(phone="+447911123456", wa_id="", name="Ann Lee")
+
+    contact = services.contact_find_or_create_from_whatsapp(
+        wa_id="447911123456", user_id="GB.9988", profile_name="annie"
+    )
+
+    assert contact.pk == known.pk
+    known.refresh_from_db()
+    assert (known.wa_id, known.whatsapp_user_id, known.name) == (
+        "447911123456",
+        "GB.9988",
+        "Ann Lee",
+    )
+    assert Contact.objects.count() == 1
+
+
+def test_a_sender_known_only_by_user_id_is_matched_without_a_phone():
+    known = ContactFactory(phone=None, whatsapp_user_id="US.13491208655302741918")
+
+    contact = services.contact_find_or_create_from_whatsapp(
+        wa_id=None, user_id="US.13491208655302741918"
+    )
+
+    assert contact.pk == known.pk
+    assert Contact.objects.count() == 1
+
+
+def test_when_phone_and_user_id_point_at_different_contacts_the_phone_wins():
+    by_phone = ContactFactory(phone="+447911123456")
+    ContactFactory(phone=None, whatsapp_user_id="GB.9988")
+
+    contact = services.contact_find_or_create_from_whatsapp(wa_id="447911123456", user_id="GB.9988")
+
+    assert contact.pk == by_phone.pk
+    by_phone.refresh_from_db()
+    assert by_phone.whatsapp_user_id is None  # already someone else's: not moved
+
+
+def test_neither_id_is_refused():
+    with pytest.raises(ContactError):
+        services.contact_find_or_create_from_whatsapp(wa_id=None, user_id=None)
+
+    assert Contact.objects.count() == 0
+
+
+def test_inbound_time_only_moves_forward():
+    contact = ContactFactory()
+    latest, older = ago(minutes=5), ago(hours=2)
+
+    assert services.contact_record_inbound(contact_id=contact.pk, at=latest) is True
+    assert services.contact_record_inbound(contact_id=contact.pk, at=older) is False
+
+    contact.refresh_from_db()
+    assert contact.last_inbound_at == latest

@@ -1,0 +1,74 @@
+"""Phone numbers become E.164 whatever way people write them, or are refused with a reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from contacts.phones import InvalidPhoneNumber, normalise_phone, normalise_wa_id
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("+1 (415) 555-0100", None, "+14155550100"),
+        ("0044 20 7946 0958", None, "+442079460958"),
+        ("+44 (0) 7911 123456", None, "+447911123456"),
+        ("07911 123456", None, "+447911123456"),
+        ("07911-123-456", "GB", "+447911123456"),
+        ("447911123456", None, "+447911123456"),  # a wa_id
+        ("14155550100", None, "+14155550100"),  # a US wa_id read with a GB default region
+        ("4155550100", "US", "+14155550100"),  # national, in region US
+        ("011 44 7911 123456", "US", "+447911123456"),  # US international prefix
+        ("447911123456.0", None, "+447911123456"),  # a spreadsheet turned it into a float
+        ("\u00a0+55 (11) 9 1234-5678 ", None, "+5511912345678"),
+        ("tel:+4915112345678", None, "+4915112345678"),
+        ("+1.415.555.0100", None, "+14155550100"),
+    ],
+)
+def test_numbers_written_in_different_ways_normalise_to_e164(raw, region, expected):
+    assert normalise_phone(raw, default_region=region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("call me", "contains characters other than digits"),
+        ("+1 800 FLOWERS", "contains characters other than digits"),
+        ("4.47911123456E+11", "scientific notation"),
+        ("+44 7911", "is not a valid phone number"),
+        ("+999 1234 5678", "has an unknown country code"),
+        ("+44 7700 900123", "is not a valid phone number"),  # Ofcom's range for drama
+        ("+447911123456789012", "is too long"),
+    ],
+)
+def test_invalid_numbers_are_refused_with_a_human_reason(raw, reason):
+    with pytest.raises(InvalidPhoneNumber) as error:
+        normalise_phone(raw)
+
+    assert reason in error.value.reason
+    assert isinstance(error.value, ValueError)
+
+
+def test_the_default_region_comes_from_settings(settings):
+    settings.TIDINGS_DEFAULT_PHONE_REGION = "US"
+
+    assert normalise_phone("(415) 555-0100") == "+14155550100"
+
+
+def test_an_explicit_region_wins_over_the_setting(settings):
+    settings.TIDINGS_DEFAULT_PHONE_REGION = "US"
+
+    assert normalise_phone("07911 123456", default_region="gb") == "+447911123456"
+
+
+def test_an_unknown_region_is_a_configuration_error_not_a_bad_number():
+    with pytest.raises(ValueError, match="XX"):
+        normalise_phone("+447911123456", default_region="XX")
+
+
+def test_a_wa_id_is_read_as_country_code_and_number():
+    assert normalise_wa_id("447911123456") == "+447911123456"
+    with pytest.raises(InvalidPhoneNumber):
+        normalise_wa_id("US.13491208655302741918")

@@ -1,0 +1,155 @@
+"""Segments compile to one queryset; audiences are iterated in id chunks by keyset pagination."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from contacts import services
+from contacts.errors import ContactError
+from contacts.models import Contact, Segment
+from contacts.selectors import iter_id_chunks, segment_contacts
+from tests.contacts.factories import ContactFactory, UserFactory, ago, opt_in, opt_out
+
+pytestmark = pytest.mark.django_db
+
+
+def members(segment: Segment) -> set[str]:
+    return set(segment_contacts(segment).values_list("name", flat=True))
+
+
+def test_tags_any_and_tags_all():
+    ContactFactory(name="vip only", tags=["vip"])
+    ContactFactory(name="vip and news", tags=["vip", "news"])
+    ContactFactory(name="news only", tags=["news"])
+    ContactFactory(name="no tags")
+
+    assert members(Segment(tags_any=["vip", "news"])) == {"vip only", "vip and news", "news only"}
+    assert members(Segment(tags_all=["vip", "news"])) == {"vip and news"}
+    assert members(Segment(tags_any=["news"], tags_all=["vip"])) == {"vip and news"}
+
+
+def test_languages_match_exactly_or_by_bare_language():
+    ContactFactory(name="br", language="pt_BR")
+    ContactFactory(name="pt", language="pt_PT")
+    ContactFactory(name="en", language="en_GB")
+
+    assert members(Segment(languages=["pt"])) == {"br", "pt"}
+    assert members(Segment(languages=["pt_BR", "en_GB"])) == {"br", "en"}
+
+
+def test_attribute_rules_equals_and_contains():
+    ContactFactory(name="gold leeds", attributes={"tier": "gold", "city": "Leeds"})
+    ContactFactory(name="gold york", attributes={"tier": "gold", "city": "York"})
+    ContactFactory(name="points", attributes={"points": 120})
+
+    equals_gold = Segment(attribute_rules=[{"key": "tier", "operator": "equals", "value": "gold"}])
+    contains_ee = Segment(attribute_rules=[{"key": "city", "operator": "contains", "value": "EE"}])
+    number = Segment(attribute_rules=[{"key": "points", "operator": "equals", "value": 120}])
+
+    assert members(equals_gold) == {"gold leeds", "gold york"}
+    assert members(contains_ee) == {"gold leeds"}
+    assert members(number) == {"points"}
+
+
+def test_created_range_and_required_consent():
+    old = ContactFactory(name="old")
+    Contact.objects.filter(pk=old.pk).update(created_at=ago(days=30))
+    marketing = ContactFactory(name="marketing")
+    opt_in(marketing, "marketing")
+    utility = ContactFactory(name="utility")
+    opt_in(utility, "utility")
+    both = ContactFactory(name="both")
+    opt_in(both, "all")
+    withdrawn = ContactFactory(name="withdrawn")
+    opt_in(withdrawn, "marketing", captured_at=ago(days=2))
+    opt_out(withdrawn, "marketing", captured_at=ago(days=1))
+
+    recent = Segment(created_after=ago(days=1), created_before=timezone.now() + timedelta(1))
+    assert members(recent) == {"marketing", "utility", "both", "withdrawn"}
+    assert members(Segment(required_consent="marketing")) == {"marketing", "both"}
+    assert members(Segment(required_consent="utility")) == {"utility", "both"}
+    assert members(Segment(required_consent="all")) == {"both"}
+
+
+def test_erased_contacts_are_never_in_a_segment():
+    kept = ContactFactory(name="kept", tags=["vip"])
+    erased = ContactFactory(tags=["vip"])
+    services.contact_erase(contact=erased, erased_by=UserFactory())
+
+    assert list(segment_contacts(Segment())) == [kept]
+
+
+def test_a_segment_is_one_query_whatever_it_combines(django_assert_num_queries):
+    ContactFactory(tags=["vip"], attributes={"tier": "gold"}, language="en_GB")
+    segment = Segment(
+        tags_any=["vip"],
+        tags_all=["vip"],
+        languages=["en"],
+        attribute_rules=[{"key": "tier", "operator": "equals", "value": "gold"}],
+        required_consent="",
+    )
+
+    with django_assert_num_queries(1):
+        assert segment_contacts(segment).count() == 1
+
+
+def test_segment_definitions_are_checked_before_saving():
+    with pytest.raises(ContactError) as error:
+        services.segment_create(
+            name="Broken", attribute_rules=[{"key": "tier", "operator": "like", "value": "g"}]
+        )
+    assert error.value.field == "attribute_rules"
+    with pytest.raises(ContactError) as error:
+        services.segment_create(
+            name="Backwards", created_after=ago(days=1), created_before=ago(days=2)
+        )
+    assert error.value.field == "created_after"
+    assert Segment.objects.count() == 0
+
+    segment = services.segment_create(
+        name="Brazil VIPs", tags_any=["VIP"], languages=["pt-br"], required_consent="marketing"
+    )
+    assert (segment.tags_any, segment.languages) == (["vip"], ["pt_BR"])
+
+
+# --- Chunks -------------------------------------------------------------------------------------
+
+
+def test_ids_come_in_ascending_chunks_that_cover_the_audience_once():
+    contacts = ContactFactory.create_batch(7)
+    ids = sorted(contact.pk for contact in contacts)
+
+    chunks = list(iter_id_chunks(Contact.objects.all(), size=3))
+
+    assert chunks == [ids[0:3], ids[3:6], ids[6:7]]
+
+
+def test_each_chunk_is_one_query_that_starts_after_the_last_id(django_assert_num_queries):
+    ContactFactory.create_batch(4)
+    chunks = iter_id_chunks(Contact.objects.all(), size=2)
+
+    with django_assert_num_queries(1) as captured:
+        next(chunks)
+    with django_assert_num_queries(1) as second:
+        next(chunks)
+    with django_assert_num_queries(1):
+        assert list(chunks) == []
+
+    assert "LIMIT 2" in captured.captured_queries[0]["sql"]
+    assert '"id" >' in second.captured_queries[0]["sql"]
+
+
+def test_an_empty_audience_yields_nothing():
+    assert list(iter_id_chunks(Contact.objects.none())) == []
+
+
+def test_chunks_of_a_segment_follow_its_filter():
+    wanted = [ContactFactory(tags=["vip"]).pk for _ in range(3)]
+    ContactFactory.create_batch(2)
+
+    chunks = list(iter_id_chunks(segment_contacts(Segment(tags_any=["vip"])), size=2))
+
+    assert [contact_id for chunk in chunks for contact_id in chunk] == sorted(wanted)
