@@ -8,7 +8,7 @@ re-planning idempotent: running it twice (a retried task, two overlapping beats)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -184,8 +184,13 @@ def audience_chunks(campaign: Campaign, size: int = PLAN_CHUNK_SIZE) -> Iterable
         yield list(Contact.objects.filter(id__in=ids).only(*CONTACT_FIELDS).order_by("id"))
 
 
-def campaign_plan(*, campaign_id: int) -> PlanSummary:
-    """Create the campaign's ledger rows. Idempotent; safe to run again after a crash."""
+def campaign_plan(
+    *, campaign_id: int, on_first_chunk: Callable[[], None] | None = None
+) -> PlanSummary:
+    """Create the campaign's ledger rows. Idempotent; safe to run again after a crash.
+
+    `on_first_chunk` is called once the first chunk is committed (to start sending early).
+    """
     campaign = Campaign.objects.select_related("template__account", "sender").get(pk=campaign_id)
     now = timezone.now()
     variants = VariantChooser(campaign)
@@ -214,5 +219,8 @@ def campaign_plan(*, campaign_id: int) -> PlanSummary:
             Message.objects.bulk_create(rows, ignore_conflicts=True, batch_size=PLAN_CHUNK_SIZE)
         for decision in decisions:
             summary.add(decision)
+        if on_first_chunk is not None:
+            on_first_chunk()
+            on_first_chunk = None
     Campaign.objects.filter(pk=campaign.pk, planned_at__isnull=True).update(planned_at=now)
     return summary

@@ -21,11 +21,32 @@ from .models import Campaign, CampaignStatus
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, queue="dispatch")
-def plan_campaign(campaign_id: int) -> dict:
-    summary = planning.campaign_plan(campaign_id=campaign_id)
-    dispatch_campaign.delay(campaign_id)
+def _start_dispatchers(campaign_id: int) -> None:
+    for _ in range(settings.TIDINGS_DISPATCH_PARALLEL_TASKS):
+        dispatch_campaign.delay(campaign_id)
+
+
+@shared_task(acks_late=True, queue="dispatch", bind=True)
+def plan_campaign(self, campaign_id: int) -> dict:
+    """Plan the audience. Dispatch starts as soon as the first chunk is planned, so a large
+    audience is being sent while the rest is still planned (when tasks run eagerly, as in
+    tests, dispatch simply follows planning)."""
+    overlap = not self.app.conf.task_always_eager
+    summary = planning.campaign_plan(
+        campaign_id=campaign_id,
+        on_first_chunk=(lambda: _start_dispatchers(campaign_id)) if overlap else None,
+    )
+    _start_dispatchers(campaign_id)
     return {"queued": summary.queued, "skipped": summary.skipped}
+
+
+PLANNING_POLL_SECONDS = 0.2
+
+
+def _still_planning(campaign_id: int) -> bool:
+    return Campaign.objects.filter(
+        pk=campaign_id, status=CampaignStatus.RUNNING, planned_at__isnull=True
+    ).exists()
 
 
 def _dispatch_slot_key(campaign_id: int, slot: int) -> str:
@@ -57,8 +78,12 @@ def dispatch_campaign(campaign_id: int) -> dict:
             result = dispatch.dispatch_chunk(campaign_id=campaign_id)
             totals["claimed"] += result.claimed
             totals["sent"] += result.sent
-            if result.claimed == 0 or result.stopped_reason:
+            if result.stopped_reason:
                 break
+            if result.claimed == 0:
+                if not _still_planning(campaign_id):
+                    break
+                time.sleep(PLANNING_POLL_SECONDS)
         else:
             more = True
     finally:

@@ -8,6 +8,7 @@ marketer previews is exactly what is sent.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -79,8 +80,20 @@ class RenderedTemplate:
 
 
 def variables(template: TemplateLike) -> list[Variable]:
-    """The variables of `template`, in send order (header, body, URL buttons)."""
-    return placeholders.extract_variables(template.components, template.parameter_format)
+    """The variables of `template`, in send order (header, body, URL buttons).
+
+    Remembered on the template object for as long as its components and format are unchanged:
+    a campaign renders the same variant for thousands of recipients.
+    """
+    components, parameter_format = template.components, template.parameter_format
+    cached = getattr(template, "_tidings_variables", None)
+    if cached is not None and cached[0] is components and cached[1] == parameter_format:
+        return list(cached[2])
+    found = placeholders.extract_variables(components, parameter_format)
+    # A read-only template-like object simply isn't remembered.
+    with contextlib.suppress(AttributeError):
+        template._tidings_variables = (components, parameter_format, tuple(found))  # type: ignore[attr-defined]
+    return found
 
 
 def render(template: TemplateLike, values: Mapping[str, Any]) -> RenderedTemplate:

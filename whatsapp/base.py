@@ -462,6 +462,21 @@ class WhatsAppProvider(ABC):
 
         return pool.submit(send_at_slot)
 
+    def submit_templates(
+        self,
+        phone_number_id: str,
+        scheduled: Sequence[tuple[TemplateMessage, float]],
+        *,
+        cancelled: threading.Event,
+    ) -> list[Future[SendOutcome | None]]:
+        """`submit_template` for a batch of (message, not_before) pairs, in order."""
+        return [
+            self.submit_template(
+                phone_number_id, message, not_before=not_before, cancelled=cancelled
+            )
+            for message, not_before in scheduled
+        ]
+
     def _scheduling_pool(self) -> ThreadPoolExecutor:
         with _POOL_LOCK:
             pool = getattr(self, "_paced_pool", None)

@@ -221,6 +221,32 @@ class CloudAPIProvider(WhatsAppProvider):
             cancelled=cancelled,
         )
 
+    def submit_templates(
+        self,
+        phone_number_id: str,
+        scheduled: Sequence[tuple[TemplateMessage, float]],
+        *,
+        cancelled: threading.Event,
+    ) -> list[Future[SendOutcome | None]]:
+        url = self.url(phone_number_id, "messages")
+        requests_: list[tuple[str, dict[str, Any], float]] = []
+        refused: dict[int, ProviderError] = {}
+        for index, (message, not_before) in enumerate(scheduled):
+            try:
+                requests_.append((url, payloads.template_message_body(message), not_before))
+            except payloads.PayloadError as exc:
+                refused[index] = errors.invalid_parameter(str(exc))
+        sent = iter(self._async_sender().submit_many(requests_, cancelled=cancelled))
+        futures: list[Future[SendOutcome | None]] = []
+        for index in range(len(scheduled)):
+            if index in refused:
+                done: Future[SendOutcome | None] = Future()
+                done.set_result(refused[index])
+                futures.append(done)
+            else:
+                futures.append(next(sent))
+        return futures
+
     def _async_sender(self) -> AsyncSender:
         with self._async_lock:
             if self._async is None:

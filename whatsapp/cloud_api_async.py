@@ -114,6 +114,26 @@ class AsyncSender:
             self._post_at(url, body, not_before, cancelled), loop
         )
 
+    def submit_many(
+        self,
+        requests: list[tuple[str, dict[str, Any], float]],
+        *,
+        cancelled: threading.Event,
+    ) -> list[concurrent.futures.Future[SendOutcome | None]]:
+        """`submit` for a batch of (url, body, not_before), with one wake-up of the loop."""
+        loop = self._ensure_loop()
+        futures: list[concurrent.futures.Future[SendOutcome | None]] = [
+            concurrent.futures.Future() for _ in requests
+        ]
+
+        def schedule() -> None:
+            for (url, body, not_before), future in zip(requests, futures, strict=True):
+                task = loop.create_task(self._post_at(url, body, not_before, cancelled))
+                task.add_done_callback(lambda done, future=future: _settle(future, done))
+
+        loop.call_soon_threadsafe(schedule)
+        return futures
+
     async def _post_at(
         self, url: str, body: dict[str, Any], not_before: float, cancelled: threading.Event
     ) -> SendOutcome | None:
@@ -153,6 +173,17 @@ class AsyncSender:
                 message=f"{type(exc).__name__}: {exc}", transport_failure=failure
             )
         return parse_send_response(status, _json_or_none(text), text)
+
+
+def _settle(
+    future: concurrent.futures.Future[SendOutcome | None], task: asyncio.Task[SendOutcome | None]
+) -> None:
+    if task.cancelled():
+        future.cancel()
+    elif task.exception() is not None:
+        future.set_exception(task.exception())  # type: ignore[arg-type]
+    else:
+        future.set_result(task.result())
 
 
 def transport_failure(exc: BaseException) -> TransportFailure:

@@ -62,6 +62,12 @@ TEMPLATES_PATH = re.compile(r"^/(?:v[0-9.]+/)?(?P<node>[^/]+)/message_templates/
 _DEFAULT_ERROR_DATA = object()
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog of 5 makes a burst of concurrent sends wait for SYN retries.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the stand-in received it. `body` is the parsed JSON, or None;
@@ -168,7 +174,7 @@ class MetaAPIStandIn:
     # --- Lifecycle ----------------------------------------------------------------------
 
     def start(self) -> MetaAPIStandIn:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _Server(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.stand_in = self  # type: ignore[attr-defined]
         server.handle_error = lambda request, address: None  # type: ignore[method-assign]

@@ -1,0 +1,226 @@
+"""Campaign throughput, throttle accuracy and cost per message, end to end.
+
+End to end means: the campaign is started through the service (as the admin or API does), a real
+Celery worker process plans and dispatches it over Redis, and the clock stops when every message
+is recorded in PostgreSQL. Meta is the loopback stand-in answering after 200 ms.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+import psutil
+import requests
+
+AUDIENCE_TAG = "bench"
+
+
+@dataclass
+class CampaignRun:
+    recipients: int
+    seconds: float
+    messages_per_second: float
+    sent: int
+    other_statuses: dict[str, int]
+    standin_unique: int
+    standin_duplicates: int
+    max_in_any_second: int
+    worker_cpu_seconds: float
+    worker_peak_rss_mb: float
+
+
+def seed_audience(count: int) -> None:
+    """`count` contacts with a utility opt-in, written in bulk (setup, not what is measured)."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from contacts.models import ConsentRecord, Contact, Segment, Tag
+
+    existing = Contact.objects.filter(tags__name=AUDIENCE_TAG).count()
+    if existing >= count:
+        return
+    now = timezone.now()
+    tag, _ = Tag.objects.get_or_create(name=AUDIENCE_TAG)
+    with transaction.atomic():
+        contacts = Contact.objects.bulk_create(
+            [
+                Contact(
+                    phone=f"+4474{index:08d}",
+                    name=f"Bench {index}",
+                    external_id=f"B-{index}",
+                    language="en_US",
+                    timezone="Europe/London",
+                    attributes={"points": index % 5000},
+                )
+                for index in range(existing, count)
+            ],
+            batch_size=5000,
+        )
+        Contact.tags.through.objects.bulk_create(
+            [Contact.tags.through(contact_id=c.id, tag_id=tag.id) for c in contacts],
+            batch_size=5000,
+        )
+        ConsentRecord.objects.bulk_create(
+            [
+                ConsentRecord(
+                    contact=contact,
+                    action="opt_in",
+                    scope="all",
+                    source="import",
+                    evidence="bench fixture",
+                    captured_at=now - dt.timedelta(days=1),
+                )
+                for contact in contacts
+            ],
+            batch_size=5000,
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                UPDATE contacts_contact c
+                SET utility_consent_id = r.id, marketing_consent_id = r.id
+                FROM contacts_consentrecord r
+                WHERE r.contact_id = c.id AND c.utility_consent_id IS NULL
+                """
+            )
+    Segment.objects.get_or_create(name="Bench audience", defaults={"tags_all": [AUDIENCE_TAG]})
+
+
+def make_campaign(*, recipients: int, cap: int, name: str):
+    """A UTILITY campaign to exactly the first `recipients` bench contacts (a tag of their own)."""
+    from campaigns.models import Campaign
+    from contacts.models import Contact, Segment, Tag
+    from templates_app.models import MessageTemplate, SenderNumber, WhatsAppAccount
+
+    account, _ = WhatsAppAccount.objects.get_or_create(waba_id="100000000000001", name="Bench")
+    sender, _ = SenderNumber.objects.update_or_create(
+        phone_number_id="100000000000002",
+        defaults={
+            "account": account,
+            "display_phone_number": "+1 555 000 1234",
+            "throughput_per_second": max(cap, 1000),
+            "messaging_limit_tier": SenderNumber.MessagingLimitTier.TIER_UNLIMITED,
+        },
+    )
+    template, _ = MessageTemplate.objects.get_or_create(
+        account=account,
+        name="order_update",
+        language="en_US",
+        defaults={
+            "category": "UTILITY",
+            "parameter_format": "POSITIONAL",
+            "status": "APPROVED",
+            "meta_template_id": "900000000000001",
+            "components": [
+                {
+                    "type": "BODY",
+                    "text": "Hi {{1}}, you have {{2}} points.",
+                    "example": {"body_text": [["Ana", "10"]]},
+                }
+            ],
+        },
+    )
+    tag, created = Tag.objects.get_or_create(name=f"bench-first-{recipients}")
+    if created:
+        ids = (
+            Contact.objects.filter(tags__name=AUDIENCE_TAG)
+            .order_by("id")
+            .values_list("id", flat=True)[:recipients]
+        )
+        through = Contact.tags.through
+        through.objects.bulk_create(
+            [through(contact_id=contact_id, tag_id=tag.id) for contact_id in ids],
+            batch_size=5000,
+        )
+    segment, _ = Segment.objects.get_or_create(
+        name=f"Bench first {recipients}", defaults={"tags_all": [tag.name]}
+    )
+    return Campaign.objects.create(
+        name=name,
+        sender=sender,
+        template=template,
+        default_language="en_US",
+        segment=segment,
+        throughput_per_second=cap,
+        variable_mapping={
+            "body.1": {"source": "contact", "path": "name"},
+            "body.2": {"source": "attribute", "path": "points", "format": "integer"},
+        },
+    )
+
+
+def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 600) -> CampaignRun:
+    """Start a campaign to the first `recipients` bench contacts and wait until all recorded."""
+    from django.db import transaction
+    from django.db.models import Count
+
+    from campaigns.models import CampaignStatus, Message
+    from campaigns.services import campaign_start
+
+    seed_audience(recipients)
+    campaign = make_campaign(recipients=recipients, cap=cap, name=name)
+    env.meta.reset()
+    worker = env.start_worker(concurrency=env.parallel_tasks + 2, name=f"bench-{recipients}")
+    time.sleep(2.0)  # the worker connects to the broker
+    worker_process = psutil.Process(worker.pid)
+    cpu_before = sum(worker_process.cpu_times()[:2])
+    peak_rss = worker_process.memory_info().rss
+    started = time.perf_counter()
+    with transaction.atomic():
+        campaign_start(campaign_id=campaign.pk)
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(0.25)
+        peak_rss = max(peak_rss, worker_process.memory_info().rss)
+        campaign.refresh_from_db()
+        if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"campaign {name} not finished after {timeout} s")
+    seconds = time.perf_counter() - started
+    cpu_after = sum(worker_process.cpu_times()[:2])
+    env.stop(worker)
+    counts = dict(
+        Message.objects.filter(campaign=campaign)
+        .values("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    ledger = env.meta.ledger()
+    sent = counts.pop("sent", 0)
+    return CampaignRun(
+        recipients=recipients,
+        seconds=seconds,
+        messages_per_second=sent / seconds if seconds else 0.0,
+        sent=sent,
+        other_statuses=counts,
+        standin_unique=ledger["accepted_unique"],
+        standin_duplicates=ledger["duplicates"],
+        max_in_any_second=ledger["max_in_sliding_second"],
+        worker_cpu_seconds=cpu_after - cpu_before,
+        worker_peak_rss_mb=peak_rss / 1024 / 1024,
+    )
+
+
+def naive_sequential(env, *, messages: int) -> float:
+    """What a simple script does: one request at a time. Returns messages per second."""
+    session = requests.Session()
+    url = f"{env.meta_base_url}/v23.0/100000000000002/messages"
+    headers = {"Authorization": "Bearer bench-access-token"}
+    started = time.perf_counter()
+    for index in range(messages):
+        session.post(
+            url,
+            json={
+                "messaging_product": "whatsapp",
+                "to": f"+4474{index:08d}",
+                "type": "template",
+                "template": {"name": "order_update", "language": {"code": "en_US"}},
+                "biz_opaque_callback_data": f"naive:{index}",
+            },
+            headers=headers,
+            timeout=10,
+        )
+    return messages / (time.perf_counter() - started)

@@ -1,0 +1,181 @@
+"""What every benchmark and fault run needs: real PostgreSQL and Redis, Django configured for
+production-like work (DEBUG off, Redis cache and broker, the Cloud API provider pointed at a
+loopback stand-in), and helpers to start Celery workers and the stand-ins as separate processes.
+
+Everything listens on 127.0.0.1 and every process is stopped when the run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import port_for
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CELERY = str(Path(sys.executable).with_name("celery"))
+ACCESS_TOKEN = "bench-access-token"
+APP_SECRET = "bench-app-secret"
+
+
+def wait_for_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - loopback URL we built
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback URL
+        return json.loads(response.read())
+
+
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - loopback URL we built
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+@dataclass
+class StandInProcess:
+    process: subprocess.Popen
+    base_url: str
+
+    def ledger(self) -> dict:
+        return get_json(f"{self.base_url}/_ledger")
+
+    def ledger_ids(self) -> dict[str, int]:
+        return get_json(f"{self.base_url}/_ledger/ids")
+
+    def configure(self, **changes: object) -> dict:
+        return post_json(f"{self.base_url}/_config", changes)
+
+    def reset(self) -> None:
+        post_json(f"{self.base_url}/_reset", {})
+
+
+@dataclass
+class BenchEnvironment:
+    """Servers, settings and child processes of one run; use as a context manager."""
+
+    dispatch_concurrency: int = 256
+    chunk_size: int = 500
+    parallel_tasks: int = 2
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    _servers: list = field(default_factory=list)
+    meta: StandInProcess | None = None
+
+    def __enter__(self) -> BenchEnvironment:
+        sys.path.insert(0, str(ROOT))
+        os.chdir(ROOT)
+        database_url = os.environ.get("BENCH_DATABASE_URL")
+        redis_url = os.environ.get("BENCH_REDIS_URL")
+        if not database_url or not redis_url:
+            from tests.support.servers import PostgresServer, RedisServer
+
+            postgres = PostgresServer.start()
+            redis = RedisServer.start()
+            self._servers = [postgres, redis]
+            database_url = f"postgres://postgres@127.0.0.1:{postgres.port}/postgres"
+            redis_url = redis.url
+        meta_port = port_for.select_random()
+        self.meta_base_url = f"http://127.0.0.1:{meta_port}"
+        os.environ.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                "DEBUG": "false",
+                "SECRET_KEY": "bench-not-secret",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "DATABASE_URL": database_url,
+                "REDIS_URL": f"{redis_url}/0",
+                "CELERY_BROKER_URL": f"{redis_url}/1",
+                "WHATSAPP_PROVIDER": "cloud",
+                "WHATSAPP_API_BASE_URL": self.meta_base_url,
+                "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
+                "WHATSAPP_APP_SECRET": APP_SECRET,
+                "WHATSAPP_VERIFY_TOKEN": "bench-verify-token",
+                "WHATSAPP_HTTP_CONCURRENCY": str(self.dispatch_concurrency),
+                "TIDINGS_DISPATCH_CHUNK_SIZE": str(self.chunk_size),
+                "TIDINGS_DISPATCH_PARALLEL_TASKS": str(self.parallel_tasks),
+                "LOG_LEVEL": "WARNING",
+            }
+        )
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+        return self
+
+    def start_meta(self, *, latency: float = 0.2, cap: int = 0, webhook_url: str | None = None):
+        port = int(self.meta_base_url.rsplit(":", 1)[1])
+        command = [
+            PYTHON, "-m", "bench.meta_standin", "--port", str(port), "--latency", str(latency),
+            "--cap", str(cap), "--access-token", ACCESS_TOKEN, "--app-secret", APP_SECRET,
+        ]  # fmt: skip
+        if webhook_url:
+            command += ["--webhook-url", webhook_url]
+        process = subprocess.Popen(command, cwd=ROOT)
+        self.processes.append(process)
+        wait_for_http(f"{self.meta_base_url}/_ledger")
+        self.meta = StandInProcess(process, self.meta_base_url)
+        return self.meta
+
+    def start_worker(self, *, concurrency: int = 4, name: str = "bench") -> subprocess.Popen:
+        process = subprocess.Popen(
+            [
+                CELERY, "-A", "config", "worker", "--pool", "threads",
+                "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
+                "--queues", "dispatch,webhooks,housekeeping,celery",
+                "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def stop(self, process: subprocess.Popen, *, kill: bool = False) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __exit__(self, *exc: object) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                self.stop(process)
+        from django.db import connections
+
+        connections.close_all()
+        for server in reversed(self._servers):
+            server.stop()
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[dict]:
+    result: dict = {}
+    started = time.perf_counter()
+    yield result
+    result["seconds"] = time.perf_counter() - started
