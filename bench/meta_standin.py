@@ -1,4 +1,4 @@
-"""A stand-in for Meta's Cloud API for benchmarks and fault runs: one asyncio process, loopback only.
+"""A stand-in for Meta's Cloud API for benchmarks and fault runs: one asyncio process, loopback.
 
 It speaks Meta's send format (`POST /{version}/{phone-number-id}/messages`), answers after a
 configurable latency, enforces its own per-number throughput cap the way Meta does (130429 beyond
