@@ -347,6 +347,9 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": f"{_ERROR_ENUMS}.ErrorCode415Enum.choices",
         "ErrorCode429Enum": f"{_ERROR_ENUMS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERROR_ENUMS}.ErrorCode500Enum.choices",
+        # Contacts: names for choice sets whose field names other apps use too.
+        "ConsentSourceEnum": "contacts.models.ConsentSource.choices",
+        "ContactImportStatusEnum": "contacts.models.ContactImportStatus.choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }

@@ -15,7 +15,12 @@ from contacts.models.consent import (
     ConsentSource,
 )
 from contacts.models.contacts import E164_REGEX, Contact, ContactQuerySet, Tag
-from contacts.models.imports import ContactImport, ContactImportFileChunk, ContactImportRejectedRow
+from contacts.models.imports import (
+    ContactImport,
+    ContactImportFileChunk,
+    ContactImportRejectedRow,
+    ContactImportStatus,
+)
 from contacts.models.segments import RequiredConsent, Segment
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "ContactImport",
     "ContactImportFileChunk",
     "ContactImportRejectedRow",
+    "ContactImportStatus",
     "ContactQuerySet",
     "RequiredConsent",
     "Segment",

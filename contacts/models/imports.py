@@ -8,6 +8,13 @@ from django.db import models
 from config.models import TimeStampedModel
 
 
+class ContactImportStatus(models.TextChoices):
+    PENDING = "pending", "Waiting"
+    RUNNING = "running", "Importing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
 class ContactImport(TimeStampedModel):
     """One uploaded CSV file and the progress and outcome of importing it.
 
@@ -17,11 +24,7 @@ class ContactImport(TimeStampedModel):
     admin can show progress while a large import runs.
     """
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Waiting"
-        RUNNING = "running", "Importing"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
+    Status = ContactImportStatus
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     file_name = models.CharField(max_length=255)

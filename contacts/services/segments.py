@@ -53,7 +53,13 @@ def segment_check_definition(**definition: Any) -> dict[str, Any]:
             cleaned[name] = value or ""
         else:
             raise TypeError(f"unknown segment field {name!r}")
+    _check_created_range(cleaned.get("created_after"), cleaned.get("created_before"))
     return cleaned
+
+
+def _check_created_range(after: datetime | None, before: datetime | None) -> None:
+    if after and before and after >= before:
+        raise ContactError("created_after must be before created_before.", field="created_after")
 
 
 def _attribute_rules(rules: Any) -> list[dict[str, Any]]:
@@ -83,12 +89,7 @@ def _segment_save(segment: Segment, changes: Mapping[str, Any]) -> Segment:
     cleaned = segment_check_definition(**changes)
     for name, value in cleaned.items():
         setattr(segment, name, value)
-    if (
-        segment.created_after
-        and segment.created_before
-        and segment.created_after >= segment.created_before
-    ):
-        raise ContactError("created_after must be before created_before.", field="created_after")
+    _check_created_range(segment.created_after, segment.created_before)
     with transaction.atomic():
         if Segment.objects.filter(name=segment.name).exclude(pk=segment.pk).exists():
             raise ContactError("A segment with this name exists.", field="name", code="unique")

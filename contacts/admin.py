@@ -1,3 +1,0 @@
-"""Admin of the contacts app."""
-
-from __future__ import annotations

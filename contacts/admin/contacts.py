@@ -1,0 +1,252 @@
+"""Contacts and tags in the admin: search by any phone format, consent at a glance, erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from contacts import services
+from contacts.admin.forms import ContactForm
+from contacts.errors import ContactError
+from contacts.models import ConsentRecord, Contact, Tag
+from contacts.phones import InvalidPhoneNumber, normalise_phone
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    search_fields = ["name"]
+
+
+class ConsentTimelineInline(admin.TabularInline):
+    """The contact's consent ledger, newest first; records are added, never edited."""
+
+    model = ConsentRecord
+    verbose_name = "consent record"
+    verbose_name_plural = "consent timeline (newest first)"
+    fields = [
+        "captured_at",
+        "action",
+        "scope",
+        "source",
+        "evidence",
+        "recorded_at",
+        "recorded_by",
+        "recorded_via",
+        "policy_version",
+    ]
+    readonly_fields = fields
+    ordering = ["-captured_at", "-id"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ConsentFilter(admin.SimpleListFilter):
+    title = "current consent"
+    parameter_name = "consent"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("marketing", "Marketing allowed"),
+            ("utility", "Utility allowed"),
+            ("none", "No consent"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        if self.value() == "marketing":
+            return queryset.filter(marketing_consent__isnull=False)
+        if self.value() == "utility":
+            return queryset.filter(utility_consent__isnull=False)
+        if self.value() == "none":
+            return queryset.filter(marketing_consent__isnull=True, utility_consent__isnull=True)
+        return queryset
+
+
+class ErasedFilter(admin.SimpleListFilter):
+    title = "erased"
+    parameter_name = "erased"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Active"), ("yes", "Erased")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(erased_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    form = ContactForm
+    list_display = [
+        "identity",
+        "name",
+        "external_id",
+        "language",
+        "marketing_allowed",
+        "utility_allowed",
+        "created_at",
+    ]
+    list_filter = [ConsentFilter, ErasedFilter, "language", "created_at"]
+    search_fields = ["phone", "name", "external_id", "wa_id", "whatsapp_user_id"]
+    readonly_fields = [
+        "wa_id",
+        "current_consent",
+        "last_inbound_at",
+        "created_at",
+        "updated_at",
+        "erased_at",
+        "erased_by",
+    ]
+    inlines = [ConsentTimelineInline]
+    actions = ["erase_contacts"]
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_fieldsets(self, request: HttpRequest, obj: Contact | None = None) -> list:
+        fieldsets = [
+            (
+                None,
+                {
+                    "fields": [
+                        "phone",
+                        "whatsapp_user_id",
+                        "name",
+                        "external_id",
+                        "language",
+                        "timezone",
+                        "tags",
+                        "attributes",
+                    ]
+                },
+            )
+        ]
+        if obj is not None:
+            fieldsets.append(("Consent", {"fields": ["current_consent"]}))
+            fieldsets.append(
+                (
+                    "Record",
+                    {
+                        "fields": [
+                            "wa_id",
+                            "last_inbound_at",
+                            "created_at",
+                            "updated_at",
+                            "erased_at",
+                            "erased_by",
+                        ]
+                    },
+                )
+            )
+        return fieldsets
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
+    ) -> tuple[QuerySet[Contact], bool]:
+        # People search numbers the way they write them ("07911 123456"); match the E.164 form.
+        try:
+            phone = normalise_phone(search_term)
+        except (InvalidPhoneNumber, ValueError):
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(phone=phone), False
+
+    def has_change_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        if obj is not None and obj.erased_at:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        # Contacts are erased, never deleted: consent records and messages keep pointing at them.
+        return False
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("contacts.erase_contact")
+
+    @admin.display(description="identity")
+    def identity(self, contact: Contact) -> str:
+        if contact.erased_at:
+            return "(erased)"
+        return contact.phone or contact.whatsapp_user_id or ""
+
+    @admin.display(description="marketing", boolean=True)
+    def marketing_allowed(self, contact: Contact) -> bool:
+        return contact.marketing_consent_id is not None
+
+    @admin.display(description="utility", boolean=True)
+    def utility_allowed(self, contact: Contact) -> bool:
+        return contact.utility_consent_id is not None
+
+    @admin.display(description="current consent")
+    def current_consent(self, contact: Contact) -> str:
+        def describe(record_id: int | None) -> str:
+            if record_id is None:
+                return "not allowed"
+            url = reverse("admin:contacts_consentrecord_change", args=[record_id])
+            return format_html('allowed by <a href="{}">consent record #{}</a>', url, record_id)
+
+        add_url = reverse("admin:contacts_consentrecord_add") + f"?contact={contact.pk}"
+        return format_html(
+            "Marketing: {}<br>Utility and authentication: {}<br><a href='{}'>Record consent</a>",
+            describe(contact.marketing_consent_id),
+            describe(contact.utility_consent_id),
+            add_url,
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: Contact, form: ContactForm, change: bool
+    ) -> None:
+        values = form.contact_values()
+        if change:
+            saved = services.contact_update(contact=obj, **values)
+        else:
+            saved = services.contact_create(**values)
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Tags were saved by the service; the consent inline is read-only.
+        return None
+
+    @admin.action(permissions=["erase"], description="Erase selected contacts (irreversible)")
+    def erase_contacts(
+        self, request: HttpRequest, queryset: QuerySet[Contact]
+    ) -> HttpResponse | None:
+        contacts = list(queryset.filter(erased_at__isnull=True))
+        if request.POST.get("confirm") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/contacts/contact/erase_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Erase contacts?",
+                    "opts": self.model._meta,
+                    "contacts": contacts,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                },
+            )
+        erased = 0
+        for contact in contacts:
+            try:
+                services.contact_erase(contact=contact, erased_by=request.user)
+                erased += 1
+            except ContactError as error:
+                self.message_user(request, f"{contact}: {error.message}", messages.WARNING)
+        self.message_user(request, f"Erased {erased} contact(s).", messages.SUCCESS)
+        return None

@@ -1,0 +1,270 @@
+"""Contacts API: contacts (with bulk upsert and erasure), their consent ledger, segments, imports.
+
+Views are thin: they check shapes with serializers, call one service or selector, and turn a
+`ContactError` into a 400 naming the field. Consent records have no update or delete verbs.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api.permissions import requires_permissions
+from contacts import services
+from contacts.api.filters import ContactFilter
+from contacts.api.serializers import (
+    BulkUpsertInputSerializer,
+    BulkUpsertOutputSerializer,
+    ConsentInputSerializer,
+    ConsentRecordSerializer,
+    ContactImportInputSerializer,
+    ContactImportSerializer,
+    ContactInputSerializer,
+    ContactSerializer,
+    SegmentCountSerializer,
+    SegmentSerializer,
+)
+from contacts.errors import ContactError
+from contacts.models import ConsentAction, ConsentRecord, Contact, ContactImport, Segment
+from contacts.selectors import segment_contacts
+
+
+def validation_error(error: ContactError) -> serializers.ValidationError:
+    if error.field:
+        return serializers.ValidationError({error.field: [error.message]}, code=error.code)
+    return serializers.ValidationError([error.message], code=error.code)
+
+
+def recorded_via(request: Request) -> str:
+    if isinstance(request.successful_authenticator, TokenAuthentication):
+        return "API token"
+    return "API session"
+
+
+class ContactViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Contacts. There is no DELETE: use `erase` (contacts stay, anonymous, for the audit)."""
+
+    queryset = Contact.objects.prefetch_related("tags").order_by("-id")
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilter
+
+    @extend_schema(request=ContactInputSerializer, responses={201: ContactSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self._input(request, partial=False)
+        try:
+            contact = services.contact_create(**data)
+        except ContactError as error:
+            raise validation_error(error) from error
+        return Response(self._output(contact), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ContactInputSerializer, responses={200: ContactSerializer})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        contact = self.get_object()
+        data = self._input(request, partial=kwargs.get("partial", False))
+        try:
+            contact = services.contact_update(contact=contact, **data)
+        except ContactError as error:
+            raise validation_error(error) from error
+        return Response(self._output(contact))
+
+    @extend_schema(
+        request=BulkUpsertInputSerializer,
+        responses={200: BulkUpsertOutputSerializer},
+        summary="Create or update up to 1,000 contacts, with one result per item",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="bulk-upsert",
+        permission_classes=[
+            IsAuthenticated,
+            requires_permissions("contacts.add_contact", "contacts.change_contact"),
+        ],
+    )
+    def bulk_upsert(self, request: Request) -> Response:
+        payload = BulkUpsertInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        outcomes = services.contacts_bulk_upsert(
+            items=payload.validated_data["contacts"],
+            recorded_by=request.user,
+            recorded_via=recorded_via(request),
+        )
+        counts = Counter(outcome.outcome for outcome in outcomes)
+        body = {
+            "results": outcomes,
+            "counts": {
+                name: counts[name] for name in ("created", "updated", "unchanged", "rejected")
+            },
+        }
+        return Response(BulkUpsertOutputSerializer(body).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: ContactSerializer},
+        summary="Erase a contact (GDPR): irreversible anonymisation",
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsAuthenticated, requires_permissions("contacts.erase_contact")],
+    )
+    def erase(self, request: Request, pk: str) -> Response:
+        contact = self.get_object()
+        try:
+            contact = services.contact_erase(contact=contact, erased_by=request.user)
+        except ContactError as error:
+            raise validation_error(error) from error
+        return Response(self._output(contact))
+
+    def _input(self, request: Request, *, partial: bool) -> dict[str, Any]:
+        serializer = ContactInputSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def _output(self, contact: Contact) -> dict[str, Any]:
+        return ContactSerializer(Contact.objects.prefetch_related("tags").get(pk=contact.pk)).data
+
+
+class ContactConsentViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """A contact's consent ledger, newest first. Append-only: list and create, nothing else."""
+
+    serializer_class = ConsentRecordSerializer
+    queryset = ConsentRecord.objects.select_related("recorded_by")
+
+    def get_queryset(self) -> QuerySet[ConsentRecord]:
+        return super().get_queryset().filter(contact=self.contact).order_by("-captured_at", "-id")
+
+    @property
+    def contact(self) -> Contact:
+        if not hasattr(self, "_contact"):
+            self._contact = get_object_or_404(Contact, pk=self.kwargs["contact_pk"])
+        return self._contact
+
+    @extend_schema(request=ConsentInputSerializer, responses={201: ConsentRecordSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = ConsentInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        recorder = (
+            services.consent_record_opt_in
+            if data.pop("action") == ConsentAction.OPT_IN
+            else services.consent_record_opt_out
+        )
+        try:
+            record = recorder(
+                contact=self.contact,
+                recorded_by=request.user,
+                recorded_via=recorded_via(request),
+                ip_address=request.META.get("REMOTE_ADDR"),
+                user_agent=request.headers.get("user-agent", ""),
+                **data,
+            )
+        except ContactError as error:
+            raise validation_error(error) from error
+        return Response(ConsentRecordSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class SegmentViewSet(viewsets.ModelViewSet):
+    queryset = Segment.objects.all()
+    serializer_class = SegmentSerializer
+
+    def perform_create(self, serializer: SegmentSerializer) -> None:
+        try:
+            serializer.instance = services.segment_create(
+                created_by=self.request.user, **serializer.validated_data
+            )
+        except ContactError as error:
+            raise validation_error(error) from error
+
+    def perform_update(self, serializer: SegmentSerializer) -> None:
+        try:
+            serializer.instance = services.segment_update(
+                segment=serializer.instance, **serializer.validated_data
+            )
+        except ContactError as error:
+            raise validation_error(error) from error
+
+    @extend_schema(responses={200: SegmentCountSerializer}, summary="How many contacts match now")
+    @action(detail=True, methods=["get"])
+    def count(self, request: Request, pk: str) -> Response:
+        return Response({"count": segment_contacts(self.get_object()).count()})
+
+
+class ContactImportViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """CSV imports: upload a file (multipart, field `file`), then follow its progress."""
+
+    queryset = ContactImport.objects.select_related("uploaded_by")
+    serializer_class = ContactImportSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request=ContactImportInputSerializer, responses={201: ContactImportSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = ContactImportInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        upload = payload.validated_data["file"]
+        try:
+            contact_import = services.contact_import_create(
+                file=upload,
+                file_name=upload.name,
+                uploaded_by=request.user,
+                default_region=payload.validated_data.get("default_region"),
+            )
+        except ContactError as error:
+            raise validation_error(error) from error
+        contact_import.refresh_from_db()
+        return Response(
+            ContactImportSerializer(contact_import).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        responses={200: OpenApiResponse(description="CSV: row, the file's columns, reason")},
+        summary="The rejected rows as CSV, with a reason column",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="rejected-rows",
+        permission_classes=[
+            IsAuthenticated,
+            requires_permissions("contacts.view_contactimportrejectedrow"),
+        ],
+    )
+    def rejected_rows(self, request: Request, pk: str) -> HttpResponse:
+        contact_import = self.get_object()
+        response = HttpResponse(content_type="text/csv")
+        rows = contact_import.rejected_rows.order_by("row_number")
+        first = rows.first()
+        columns = list(first.values) if first else []
+        writer = csv.writer(response)
+        writer.writerow(["row", *columns, "reason"])
+        for row in rows.iterator(chunk_size=2000):
+            writer.writerow(
+                [row.row_number, *(row.values.get(column, "") for column in columns), row.reason]
+            )
+        return response
