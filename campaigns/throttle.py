@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 
 _RESERVE_SCRIPT = """
 local interval = tonumber(ARGV[1])
@@ -83,12 +83,13 @@ _local_buckets = _LocalBuckets()
 
 
 def _redis_client():
-    try:
-        from django_redis import get_redis_connection
-    except ImportError:  # pragma: no cover - django-redis is a dependency
+    """The raw Redis connection behind the default cache, or None without Redis."""
+    from django_redis.cache import RedisCache
+
+    if not isinstance(caches["default"], RedisCache):
         return None
-    if not hasattr(cache, "client") or "django_redis" not in type(cache).__module__:
-        return None
+    from django_redis import get_redis_connection
+
     return get_redis_connection("default")
 
 
