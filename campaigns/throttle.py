@@ -31,7 +31,7 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local room = math.floor((now + horizon - tat) / interval)
 if room <= 0 then
-  return {0, tat - horizon - now}
+  return {0, tat - horizon - now + interval}
 end
 local granted = math.min(wanted, room)
 local new_tat = tat + granted * interval
@@ -73,7 +73,7 @@ class _LocalBuckets:
             tat = max(self._tat.get(key, 0), now)
             room = (now + horizon_us - tat) // interval_us
             if room <= 0:
-                return 0, tat - horizon_us - now
+                return 0, tat - horizon_us - now + interval_us
             granted = min(wanted, room)
             self._tat[key] = tat + granted * interval_us
             return granted, tat - now
