@@ -24,7 +24,7 @@ from typing import Any
 
 from contacts import validation
 from contacts.errors import ContactError
-from contacts.models import ConsentAction, ConsentScope, ConsentSource
+from contacts.models import ConsentAction, ConsentScope, ConsentSource, ContactImport
 from contacts.upserting import ConsentInput, ContactInput
 
 COLUMN_ALIASES = {
@@ -319,7 +319,8 @@ def _map_header(header: list[str], encoding: str, delimiter: str) -> CsvLayout:
             "This does not look like a contacts CSV: the first line must be a header with a "
             f"'phone' column (found {found or 'nothing'})."
         )
-    return CsvLayout(encoding, delimiter, header, columns, attribute_columns, ignored)
+    titles = [title.strip().lstrip("\ufeff") for title in header]
+    return CsvLayout(encoding, delimiter, titles, columns, attribute_columns, ignored)
 
 
 def _detect_encoding(chunks: Iterable[bytes], *, header_only: bool) -> tuple[str, bytes]:
@@ -393,3 +394,23 @@ def encoding_label(encoding: str) -> str:
         "cp1252": "Windows-1252 (Latin-1)",
         "latin-1": "Latin-1",
     }.get(encoding, encoding)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def rejected_rows_csv(contact_import: ContactImport) -> Iterator[str]:
+    """The rejected rows of an import as CSV lines: `row`, the file's own columns, `reason`.
+
+    Streams from the database, so it can feed a `StreamingHttpResponse` for any import size.
+    """
+    writer = csv.writer(_Echo())
+    columns = list(contact_import.header)
+    yield writer.writerow(["row", *columns, "reason"])
+    rows = contact_import.rejected_rows.order_by("row_number")
+    for row in rows.iterator(chunk_size=2000):
+        yield writer.writerow(
+            [row.row_number, *(row.values.get(column, "") for column in columns), row.reason]
+        )

@@ -115,6 +115,7 @@ def run(contact_import: ContactImport, *, on_outcomes: OutcomeCallback | None = 
     ContactImport.objects.filter(pk=contact_import.pk).update(
         total_rows=total,
         encoding=encoding_label(layout.encoding),
+        header=[title.strip().lstrip("\ufeff") for title in layout.header],
         ignored_columns=layout.ignored_columns,
         updated_at=timezone.now(),
     )

@@ -157,6 +157,10 @@ class ContactAdmin(admin.ModelAdmin):
             )
         return fieldsets
 
+    def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list:
+        # A new contact has no consent timeline yet.
+        return self.inlines if obj is not None else []
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
     ) -> tuple[QuerySet[Contact], bool]:

@@ -108,8 +108,9 @@ class ConsentRecordForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["source"].initial = ConsentSource.ADMIN
-        self.fields["scope"].initial = ConsentScope.MARKETING
+        if "source" in self.fields:  # the add form; existing records are shown read-only
+            self.fields["source"].initial = ConsentSource.ADMIN
+            self.fields["scope"].initial = ConsentScope.MARKETING
 
     def clean_captured_at(self) -> Any:
         return checked(validation.captured_at, self.cleaned_data.get("captured_at"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -17,8 +15,9 @@ from django.utils.html import format_html
 
 from contacts import services
 from contacts.admin.forms import ContactImportForm
+from contacts.csv_files import rejected_rows_csv
 from contacts.errors import ContactError
-from contacts.models import ContactImport, ContactImportRejectedRow
+from contacts.models import ContactImport
 
 
 @admin.register(ContactImport)
@@ -133,25 +132,7 @@ class ContactImportAdmin(admin.ModelAdmin):
         if not request.user.has_perm("contacts.view_contactimportrejectedrow"):
             raise PermissionDenied
         contact_import = get_object_or_404(ContactImport, pk=object_id)
-        rows = ContactImportRejectedRow.objects.filter(contact_import=contact_import)
-        response = StreamingHttpResponse(_rejected_lines(rows), content_type="text/csv")
+        response = StreamingHttpResponse(rejected_rows_csv(contact_import), content_type="text/csv")
         name = contact_import.file_name.rsplit(".", 1)[0]
         response["Content-Disposition"] = f'attachment; filename="{name}-rejected.csv"'
         return response
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _rejected_lines(rows: Any) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    rows = rows.order_by("row_number")
-    first = rows.first()
-    columns = list(first.values) if first else []
-    yield writer.writerow(["row", *columns, "reason"])
-    for row in rows.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [row.row_number, *(row.values.get(column, "") for column in columns), row.reason]
-        )

@@ -6,12 +6,11 @@ Views are thin: they check shapes with serializers, call one service or selector
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -37,6 +36,7 @@ from contacts.api.serializers import (
     SegmentCountSerializer,
     SegmentSerializer,
 )
+from contacts.csv_files import rejected_rows_csv
 from contacts.errors import ContactError
 from contacts.models import ConsentAction, ConsentRecord, Contact, ContactImport, Segment
 from contacts.selectors import segment_contacts
@@ -255,16 +255,6 @@ class ContactImportViewSet(
             requires_permissions("contacts.view_contactimportrejectedrow"),
         ],
     )
-    def rejected_rows(self, request: Request, pk: str) -> HttpResponse:
+    def rejected_rows(self, request: Request, pk: str) -> StreamingHttpResponse:
         contact_import = self.get_object()
-        response = HttpResponse(content_type="text/csv")
-        rows = contact_import.rejected_rows.order_by("row_number")
-        first = rows.first()
-        columns = list(first.values) if first else []
-        writer = csv.writer(response)
-        writer.writerow(["row", *columns, "reason"])
-        for row in rows.iterator(chunk_size=2000):
-            writer.writerow(
-                [row.row_number, *(row.values.get(column, "") for column in columns), row.reason]
-            )
-        return response
+        return StreamingHttpResponse(rejected_rows_csv(contact_import), content_type="text/csv")

@@ -41,6 +41,9 @@ class ContactImport(TimeStampedModel):
         related_name="+",
     )
     encoding = models.CharField(max_length=32, blank=True)
+    header = models.JSONField(
+        default=list, blank=True, help_text="The file's columns, to write rejected rows back."
+    )
     ignored_columns = models.JSONField(default=list, blank=True)
     total_rows = models.PositiveIntegerField(null=True, blank=True)
     processed_rows = models.PositiveIntegerField(default=0)

@@ -39,7 +39,11 @@ def segment_check_definition(**definition: Any) -> dict[str, Any]:
         elif name in {"tags_any", "tags_all"}:
             cleaned[name] = validation.tag_names(list(value or []), field=name)
         elif name == "languages":
-            cleaned[name] = sorted({validation.language(locale) for locale in value or []} - {""})
+            try:
+                locales = {validation.language(locale) for locale in value or []}
+            except ContactError as error:
+                raise ContactError(error.message, field=name) from error
+            cleaned[name] = sorted(locales - {""})
         elif name == "attribute_rules":
             cleaned[name] = _attribute_rules(value or [])
         elif name in {"created_after", "created_before"}:

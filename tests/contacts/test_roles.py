@@ -1,0 +1,39 @@
+"""The Compliance and Marketing groups created by the contacts migrations."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from contacts.roles import COMPLIANCE_GROUP, MARKETING_GROUP
+
+pytestmark = pytest.mark.django_db
+
+
+def codenames(group_name: str) -> set[str]:
+    group = Group.objects.get(name=group_name)
+    return set(
+        group.permissions.filter(content_type__app_label="contacts").values_list(
+            "codename", flat=True
+        )
+    )
+
+
+def test_compliance_may_only_view_contacts_data():
+    assert codenames(COMPLIANCE_GROUP) == {
+        "view_contact",
+        "view_tag",
+        "view_consentrecord",
+        "view_segment",
+        "view_contactimport",
+        "view_contactimportrejectedrow",
+    }
+
+
+def test_marketing_manages_contacts_and_imports_but_cannot_erase_or_rewrite_consent():
+    granted = codenames(MARKETING_GROUP)
+
+    assert {"add_contact", "change_contact", "add_contactimport", "add_consentrecord"} <= granted
+    assert "erase_contact" not in granted
+    assert "delete_contact" not in granted
+    assert {"change_consentrecord", "delete_consentrecord"}.isdisjoint(granted)
