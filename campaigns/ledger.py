@@ -112,9 +112,9 @@ def message_statuses_apply(*, statuses: Sequence[StatusEvent]) -> StatusBatchRes
             return result
 
         existing = set(
-            MessageStatusEvent.objects.filter(message_id__in=list(reports)).values_list(
-                "message_id", "status"
-            )
+            MessageStatusEvent.objects.filter(message_id__in=list(reports))
+            .order_by()
+            .values_list("message_id", "status")
         )
         new_events: dict[tuple[int, str], MessageStatusEvent] = {}
         changed: list[Message] = []

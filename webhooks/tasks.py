@@ -1,3 +1,63 @@
-"""Celery tasks of the webhooks app: thin wrappers that take ids and call services."""
+"""Celery tasks of the webhooks app: thin wrappers that take ids and call services.
+
+All run on the `webhooks` queue (the purge on `housekeeping`), apart from sending, and are safe to
+run twice: processing claims a pending delivery with a conditional update and every handler is
+idempotent.
+"""
 
 from __future__ import annotations
+
+import random
+
+from celery import shared_task
+
+from . import services
+
+# Transient database errors (deadlock, lost connection): retry the delivery a few times.
+PROCESS_RETRIES = 3
+
+
+@shared_task(bind=True, queue="webhooks", acks_late=True, max_retries=PROCESS_RETRIES)
+def process_webhook_delivery(self, delivery_id: int, retrying: bool = False) -> dict | None:
+    """Process one stored delivery. A delivery that failed on a transient database error
+    (deadlock, lost connection) is tried again a few times with backoff; one that failed for any
+    other reason stays `failed` for a replay after a fix."""
+    outcome = services.webhook_delivery_process(delivery_id=delivery_id, retry_failed=retrying)
+    if outcome is None:
+        return None
+    # An eager run (tests, `manage.py` calls) has no broker to wait on: it stays failed for replay.
+    if outcome.transient and self.request.retries < PROCESS_RETRIES and not self.request.is_eager:
+        countdown = 2 ** (self.request.retries + 1) * (0.5 + random.random())
+        raise self.retry(kwargs={"delivery_id": delivery_id, "retrying": True}, countdown=countdown)
+    return {"status": outcome.status, **outcome.counts}
+
+
+@shared_task(bind=True, queue="webhooks", acks_late=True, max_retries=None)
+def retry_unmatched_statuses(self, unmatched_ids: list[int]) -> dict:
+    """Match kept statuses again, with backoff, for TIDINGS_WEBHOOK_UNMATCHED_RETRY_SECONDS;
+    what is still unmatched after the last attempt is kept for an operator."""
+    outcome = services.unmatched_statuses_retry(unmatched_ids=unmatched_ids)
+    if not outcome.remaining_ids:
+        return {"applied": outcome.applied, "remaining": 0}
+    delays = services.unmatched_retry_delays()
+    attempt = self.request.retries + 1
+    if self.request.is_eager:
+        # No broker to wait on: the rows stay `retrying` and the sweep finishes them.
+        return {"applied": outcome.applied, "remaining": len(outcome.remaining_ids)}
+    if attempt < len(delays):
+        countdown = delays[attempt] * (0.8 + 0.4 * random.random())
+        raise self.retry(args=[outcome.remaining_ids], countdown=countdown)
+    gave_up = services.unmatched_statuses_give_up(unmatched_ids=outcome.remaining_ids)
+    return {"applied": outcome.applied, "gave_up": gave_up}
+
+
+@shared_task(queue="webhooks")
+def sweep_webhooks() -> dict:
+    """Beat, every minute: requeue lost or abandoned deliveries, finish expired retries."""
+    return services.webhook_deliveries_sweep()
+
+
+@shared_task(queue="housekeeping")
+def purge_webhooks() -> dict:
+    """Beat, hourly: delete raw deliveries and records past their retention."""
+    return services.webhook_records_purge()

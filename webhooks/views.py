@@ -1,4 +1,10 @@
-"""Meta's webhook endpoint: the verification handshake and signed event delivery."""
+"""Meta's webhook endpoint: the verification handshake and signed event delivery.
+
+A validly signed POST is stored durably (one INSERT) and acknowledged with 200 straight away —
+even when it does not parse, because Meta redelivers anything else for days; processing happens
+in Celery after commit. The only other answers are 401/403 (signature), 413 (over Meta's 3 MB)
+and 503 when the body could not be stored, so that Meta delivers it again. Never a 500.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from whatsapp import signatures
+
+from .services import webhook_delivery_store
 
 logger = logging.getLogger(__name__)
 
@@ -53,5 +61,13 @@ class WhatsAppWebhookView(View):
         return self.accept(body)
 
     def accept(self, body: bytes) -> HttpResponse:
-        """Acknowledge a validly signed delivery; Meta redelivers anything that is not a 200."""
+        """Store a validly signed delivery and acknowledge it; Meta redelivers anything that is
+        not a 200, so only a failure to store answers otherwise (503: please retry)."""
+        try:
+            webhook_delivery_store(body=body)
+        except Exception:
+            logger.exception(
+                "could not store a webhook delivery (%d bytes); answering 503", len(body)
+            )
+            return JsonResponse({"detail": "temporarily unavailable, retry"}, status=503)
         return HttpResponse(status=200)

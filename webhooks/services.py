@@ -1,3 +1,0 @@
-"""Writes and business rules of the webhooks app."""
-
-from __future__ import annotations

@@ -1,0 +1,323 @@
+"""Deliveries: store a signed body with one insert, process it later, replay, sweep and purge.
+
+The acknowledgement path (`webhook_delivery_store`) does one INSERT and enqueues processing after
+commit; everything else happens in Celery. Processing reads the stored body, parses it into events
+and hands each kind to its handler. Every handler is idempotent (unique keys in the database), so
+a delivery can be processed any number of times — after a crash, by the sweep, or by a replay —
+and end in the same state. One event's error never stops the others: it is recorded on the
+delivery (`failed`, replayable) while the rest are applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from whatsapp.events import (
+    Event,
+    EventKind,
+    InboundMessageEvent,
+    MalformedWebhook,
+    StatusEvent,
+    parse_webhook,
+)
+
+from ..models import (
+    DeliveryStatus,
+    InboundMessage,
+    UnmatchedStatus,
+    UnmatchedStatusState,
+    WebhookDelivery,
+    WebhookEvent,
+)
+from . import accounts, inbound, statuses
+
+logger = logging.getLogger(__name__)
+
+# A delivery still pending after this long lost its task (broker hiccup): the sweep enqueues it.
+PENDING_GRACE = dt.timedelta(seconds=60)
+SWEEP_BATCH = 1000
+PURGE_BATCH = 1000
+PURGE_MAX_BATCHES = 100
+MAX_ERROR_LINES = 20
+
+
+def enqueue(task: Any, *args: Any, **options: Any) -> None:
+    """Publish a task; a broker failure is logged, never raised (the sweep catches up)."""
+    try:
+        task.apply_async(args=args, **options)
+    except Exception:
+        logger.exception("could not enqueue %s%r; the sweep will pick it up", task.name, args)
+
+
+def _enqueue_processing(delivery_ids: Iterable[int]) -> None:
+    from ..tasks import process_webhook_delivery
+
+    for delivery_id in delivery_ids:
+        enqueue(process_webhook_delivery, delivery_id)
+
+
+# --- The acknowledgement path ------------------------------------------------------------------
+
+
+def webhook_delivery_store(*, body: bytes) -> int | None:
+    """Store a validly signed body durably with one INSERT and enqueue its processing after commit.
+
+    Returns the new delivery's id, or None when the very same bytes were stored before (Meta
+    redelivers a body it thinks we missed; the first copy is already stored and processed).
+    Raises the database's error when the body could not be stored: the caller answers 503 so
+    Meta delivers it again.
+    """
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} "  # noqa: S608 - only the model's own table name
+            "(body, sha256, size, received_at, status, attempts, error, summary) "
+            "VALUES (%s, %s, %s, %s, %s, 0, '', %s) "
+            "ON CONFLICT (sha256) DO NOTHING RETURNING id",
+            [
+                body,
+                hashlib.sha256(body).hexdigest(),
+                len(body),
+                WebhookDelivery._meta.get_field("received_at").get_db_prep_value(now, connection),
+                DeliveryStatus.PENDING,
+                "{}",
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    delivery_id = int(row[0])
+    transaction.on_commit(partial(_enqueue_processing, [delivery_id]))
+    return delivery_id
+
+
+# --- Processing --------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryOutcome:
+    """What processing one delivery did: counts by outcome, and the errors of failed events."""
+
+    status: str = DeliveryStatus.PROCESSED
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    transient: bool = False
+
+    def record_error(self, where: str, error: Exception) -> None:
+        logger.exception("webhook processing failed for %s", where)
+        self.errors.append(f"{where}: {type(error).__name__}: {error}"[:1000])
+        self.transient = self.transient or isinstance(error, OperationalError)
+
+
+def webhook_delivery_process(
+    *, delivery_id: int, replay: bool = False, retry_failed: bool = False
+) -> DeliveryOutcome | None:
+    """Process one stored delivery; None when it is not waiting for processing.
+
+    A pending delivery is claimed with a conditional update, so two workers never process the
+    same one at once. `retry_failed` also takes a failed one (a retry after a transient error).
+    With `replay`, failed, quarantined and processed deliveries are taken too: every handler is
+    idempotent, so replaying changes only what was not applied before.
+    """
+    allowed = [DeliveryStatus.PENDING]
+    if retry_failed:
+        allowed.append(DeliveryStatus.FAILED)
+    if replay:
+        allowed += [DeliveryStatus.FAILED, DeliveryStatus.QUARANTINED, DeliveryStatus.PROCESSED]
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status__in=allowed).update(
+        status=DeliveryStatus.PROCESSING, attempts=F("attempts") + 1, claimed_at=now
+    )
+    if not claimed:
+        return None
+    body = bytes(WebhookDelivery.objects.values_list("body", flat=True).get(pk=delivery_id))
+    outcome = DeliveryOutcome()
+    try:
+        events = parse_webhook(body)
+    except MalformedWebhook as error:
+        outcome.status = DeliveryStatus.QUARANTINED
+        outcome.errors.append(f"Not a webhook body: {error}"[:1000])
+        logger.warning("webhook delivery %s quarantined: %s", delivery_id, error)
+    else:
+        process_events(events, delivery_id=delivery_id, outcome=outcome, replay=replay)
+        if outcome.errors:
+            outcome.status = DeliveryStatus.FAILED
+        elif events and all(event.kind == EventKind.UNKNOWN for event in events):
+            outcome.status = DeliveryStatus.QUARANTINED
+            outcome.errors.append("No event this version understands; see the unknown events.")
+    WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PROCESSING).update(
+        status=outcome.status,
+        processed_at=timezone.now(),
+        error="\n".join(outcome.errors[:MAX_ERROR_LINES]).replace("\x00", ""),
+        summary=dict(outcome.counts),
+    )
+    return outcome
+
+
+def process_events(
+    events: list[Event], *, delivery_id: int | None, outcome: DeliveryOutcome, replay: bool
+) -> None:
+    """Apply every event of one delivery: statuses as one set-based batch, the rest one by one."""
+    status_events = [event for event in events if isinstance(event, StatusEvent)]
+    if status_events:
+        _apply_statuses(status_events, delivery_id=delivery_id, outcome=outcome, replay=replay)
+    for event in events:
+        if isinstance(event, StatusEvent):
+            continue
+        handler = _handler_for(event)
+        where = f"{event.kind} {getattr(event, 'wamid', '') or event.field}".strip()
+        try:
+            outcome.counts[handler(event, delivery_id)] += 1
+        except Exception as error:
+            outcome.record_error(where, error)
+
+
+def _handler_for(event: Event) -> Callable[[Any, int | None], str]:
+    if isinstance(event, InboundMessageEvent):
+        return inbound.inbound_message_record
+    return accounts.HANDLERS.get(event.kind, accounts.unknown_event_record)
+
+
+def _apply_statuses(
+    status_events: list[StatusEvent],
+    *,
+    delivery_id: int | None,
+    outcome: DeliveryOutcome,
+    replay: bool,
+) -> None:
+    try:
+        counts = statuses.statuses_record(
+            statuses=status_events, delivery_id=delivery_id, replay=replay
+        )
+    except Exception:
+        # One bad report must not block the others: apply them one by one to find it.
+        logger.warning("status batch of delivery %s failed; applying one by one", delivery_id)
+        counts = Counter()
+        for event in status_events:
+            try:
+                counts.update(
+                    statuses.statuses_record(
+                        statuses=[event], delivery_id=delivery_id, replay=replay
+                    )
+                )
+            except Exception as error:
+                outcome.record_error(f"status {event.status} of {event.wamid}", error)
+    outcome.counts.update(counts)
+
+
+# --- Replay, sweep, purge ----------------------------------------------------------------------
+
+
+def webhook_deliveries_select(
+    *,
+    ids: Iterable[int] = (),
+    statuses_in: Iterable[str] = (),
+    received_from: dt.datetime | None = None,
+    received_until: dt.datetime | None = None,
+) -> list[int]:
+    """Ids of stored deliveries matching every given filter (oldest first), for a replay."""
+    deliveries = WebhookDelivery.objects.all()
+    ids, statuses_in = list(ids), list(statuses_in)
+    if ids:
+        deliveries = deliveries.filter(pk__in=ids)
+    if statuses_in:
+        deliveries = deliveries.filter(status__in=statuses_in)
+    if received_from is not None:
+        deliveries = deliveries.filter(received_at__gte=received_from)
+    if received_until is not None:
+        deliveries = deliveries.filter(received_at__lt=received_until)
+    return list(deliveries.order_by("received_at", "pk").values_list("pk", flat=True))
+
+
+def webhook_deliveries_replay(*, delivery_ids: Iterable[int]) -> int:
+    """Queue stored deliveries for processing again (admin action); returns how many.
+
+    They go back to pending and are processed by Celery after commit. Safe for any delivery:
+    processing is idempotent.
+    """
+    ids = list(delivery_ids)
+    with transaction.atomic():
+        reset = list(
+            WebhookDelivery.objects.select_for_update()
+            .filter(pk__in=ids)
+            .exclude(status=DeliveryStatus.PROCESSING)
+            .values_list("pk", flat=True)
+        )
+        WebhookDelivery.objects.filter(pk__in=reset).update(status=DeliveryStatus.PENDING, error="")
+        transaction.on_commit(partial(_enqueue_processing, reset))
+    return len(reset)
+
+
+def webhook_deliveries_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Catch up on anything a lost task or a dead worker left behind (run by beat).
+
+    Deliveries still pending after a minute, or processing for longer than a task may run, are
+    queued again; statuses past their retry window get one last try and are then kept as
+    unmatched.
+    """
+    now = now or timezone.now()
+    # Processing for longer than Celery's hard time limit: the worker died.
+    processing_timeout = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    with transaction.atomic():
+        abandoned = WebhookDelivery.objects.filter(
+            status=DeliveryStatus.PROCESSING, claimed_at__lt=now - processing_timeout
+        ).update(status=DeliveryStatus.PENDING)
+        waiting = list(
+            WebhookDelivery.objects.filter(
+                status=DeliveryStatus.PENDING, received_at__lt=now - PENDING_GRACE
+            )
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        )
+        transaction.on_commit(partial(_enqueue_processing, waiting))
+    expired = statuses.unmatched_statuses_finish_expired(now=now)
+    return {"abandoned": abandoned, "requeued": len(waiting), **expired}
+
+
+def webhook_records_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what is past its retention (run by beat): raw deliveries, event records and
+    unmatched statuses after TIDINGS_WEBHOOK_RETENTION_DAYS, inbound messages after
+    TIDINGS_INBOUND_MESSAGE_RETENTION_DAYS. In batches, so a large backlog never holds long locks.
+    """
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.TIDINGS_WEBHOOK_RETENTION_DAYS)
+    inbound_cutoff = now - dt.timedelta(days=settings.TIDINGS_INBOUND_MESSAGE_RETENTION_DAYS)
+    return {
+        "inbound_messages": _purge(InboundMessage.objects.filter(recorded_at__lt=inbound_cutoff)),
+        "events": _purge(WebhookEvent.objects.filter(recorded_at__lt=cutoff)),
+        "unmatched_statuses": _purge(
+            UnmatchedStatus.objects.filter(first_seen_at__lt=cutoff).exclude(
+                state=UnmatchedStatusState.RETRYING
+            )
+        ),
+        "deliveries": _purge(
+            WebhookDelivery.objects.filter(received_at__lt=cutoff).exclude(
+                Q(status=DeliveryStatus.PENDING) | Q(status=DeliveryStatus.PROCESSING)
+            )
+        ),
+    }
+
+
+def _purge(queryset: Any) -> int:
+    deleted = 0
+    for _ in range(PURGE_MAX_BATCHES):
+        ids = list(queryset.values_list("pk", flat=True)[:PURGE_BATCH])
+        if not ids:
+            break
+        with transaction.atomic():
+            queryset.model.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+    return deleted
