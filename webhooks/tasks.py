@@ -18,18 +18,28 @@ PROCESS_RETRIES = 3
 
 
 @shared_task(bind=True, queue="webhooks", acks_late=True, max_retries=PROCESS_RETRIES)
-def process_webhook_delivery(self, delivery_id: int, retrying: bool = False) -> dict | None:
-    """Process one stored delivery. A delivery that failed on a transient database error
-    (deadlock, lost connection) is tried again a few times with backoff; one that failed for any
-    other reason stays `failed` for a replay after a fix."""
-    outcome = services.webhook_delivery_process(delivery_id=delivery_id, retry_failed=retrying)
-    if outcome is None:
-        return None
+def process_webhook_deliveries(
+    self, delivery_ids: list[int], retrying: bool = False
+) -> dict[str, int]:
+    """Process stored deliveries: these, and every other pending one, in batches (one task
+    applies what many POSTs brought). Deliveries that failed on a transient database error
+    (deadlock, lost connection) are tried again a few times with backoff; any other failure stays
+    `failed` for a replay after a fix."""
+    if retrying:
+        outcomes = services.webhook_deliveries_process(
+            delivery_ids=delivery_ids, retry_failed=True, drain=False
+        )
+    else:
+        outcomes = services.webhook_deliveries_drain(delivery_ids=delivery_ids)
+    transient = [delivery_id for delivery_id, outcome in outcomes.items() if outcome.transient]
     # An eager run (tests, `manage.py` calls) has no broker to wait on: it stays failed for replay.
-    if outcome.transient and self.request.retries < PROCESS_RETRIES and not self.request.is_eager:
+    if transient and self.request.retries < PROCESS_RETRIES and not self.request.is_eager:
         countdown = 2 ** (self.request.retries + 1) * (0.5 + random.random())
-        raise self.retry(kwargs={"delivery_id": delivery_id, "retrying": True}, countdown=countdown)
-    return {"status": outcome.status, **outcome.counts}
+        raise self.retry(kwargs={"delivery_ids": transient, "retrying": True}, countdown=countdown)
+    by_status: dict[str, int] = {}
+    for outcome in outcomes.values():
+        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
+    return by_status
 
 
 @shared_task(bind=True, queue="webhooks", acks_late=True, max_retries=None)

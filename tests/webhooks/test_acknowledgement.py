@@ -123,7 +123,7 @@ def test_a_broker_failure_still_acknowledges_and_the_sweep_processes_it_later(
         raise ConnectionError("broker unreachable")
 
     with monkeypatch.context() as patched:
-        patched.setattr(tasks.process_webhook_delivery, "apply_async", broker_down)
+        patched.setattr(tasks.process_webhook_deliveries, "apply_async", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
             response = post(client, status_body())
 
@@ -231,3 +231,29 @@ def test_any_unsigned_body_is_refused_without_a_500(body, signature):
 
     assert response.status_code == (401 if not signature else 403)
     assert not WebhookDelivery.objects.filter(sha256=hashlib.sha256(body).hexdigest()).exists()
+
+
+@pytest.mark.redis
+def test_with_a_shared_cache_one_queued_drain_serves_every_delivery_until_it_starts(
+    client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from webhooks import tasks
+
+    published: list[tuple] = []
+    monkeypatch.setattr(
+        tasks.process_webhook_deliveries,
+        "apply_async",
+        lambda args, **options: published.append(args),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, status_body("wamid.C1"))
+        post(client, status_body("wamid.C2"))
+    assert len(published) == 1
+
+    outcomes = services.webhook_deliveries_drain(delivery_ids=published[0][0])
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, status_body("wamid.C3"))
+
+    assert len(outcomes) == 2
+    assert len(published) == 2
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 1

@@ -9,7 +9,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -276,3 +277,27 @@ def test_the_other_ledgers_are_listed_read_only(admin_client, deliver, model):
     assert listing.status_code == 200
     assert listing.context["cl"].result_count >= 1
     assert add.status_code == 403
+
+
+def test_one_worker_applies_many_pending_deliveries_in_one_batch(
+    django_capture_on_commit_callbacks,
+):
+    def deliveries(count: int, offset: int) -> list[int]:
+        ids = []
+        for number in range(offset, offset + count):
+            MessageFactory(status=MessageStatus.SENT, wamid=f"wamid.D{number}")
+            body = payload("status_delivered", wamid=f"wamid.D{number}", recipient="447911000000")
+            ids.append(store(body, django_capture_on_commit_callbacks).pk)
+        return ids
+
+    one = deliveries(1, 0)
+    with CaptureQueriesContext(connection) as single:
+        services.webhook_deliveries_process(delivery_ids=one)
+    many = deliveries(8, 1)
+    with CaptureQueriesContext(connection) as batch:
+        outcomes = services.webhook_deliveries_process(delivery_ids=many[:1])
+
+    assert sorted(outcomes) == many
+    assert {outcome.status for outcome in outcomes.values()} == {DeliveryStatus.PROCESSED}
+    assert [delivery.summary for delivery in WebhookDelivery.objects.all()] == [{"status": 1}] * 9
+    assert len(batch.captured_queries) == len(single.captured_queries)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -61,11 +63,48 @@ def enqueue(task: Any, *args: Any, **options: Any) -> None:
         logger.exception("could not enqueue %s%r; the sweep will pick it up", task.name, args)
 
 
-def _enqueue_processing(delivery_ids: Iterable[int]) -> None:
-    from ..tasks import process_webhook_delivery
+def _enqueue_processing(delivery_ids: Iterable[int], *, coalesce: bool = False) -> None:
+    """Queue processing of these deliveries. With `coalesce` (the acknowledgement path), nothing
+    is published while an earlier drain task is still queued: it will claim these deliveries
+    too, and publishing costs more than the rest of the acknowledgement."""
+    from ..tasks import process_webhook_deliveries
 
-    for delivery_id in delivery_ids:
-        enqueue(process_webhook_delivery, delivery_id)
+    if coalesce and _drain_already_queued():
+        return
+    ids = list(delivery_ids)
+    for start in range(0, len(ids), PROCESS_BATCH):
+        enqueue(process_webhook_deliveries, ids[start : start + PROCESS_BATCH])
+
+
+# A drain task that is queued but has not started yet sets this flag (in the shared cache); the
+# task clears it as it starts, before claiming anything, so a delivery committed while the flag is
+# set is always claimed by that task or by one published after it. The timeout bounds the harm of
+# a lost task: publishing resumes, and the sweep catches up.
+DRAIN_QUEUED_KEY = "webhooks:drain-queued"
+DRAIN_QUEUED_SECONDS = 10
+
+
+def _shared_cache() -> bool:
+    backend = settings.CACHES["default"]["BACKEND"]
+    return not backend.endswith(("LocMemCache", "DummyCache"))
+
+
+def _drain_already_queued() -> bool:
+    if not _shared_cache():
+        return False  # a per-process cache cannot tell what another process queued
+    try:
+        return not cache.add(DRAIN_QUEUED_KEY, 1, timeout=DRAIN_QUEUED_SECONDS)
+    except Exception:
+        logger.warning("cache unavailable; publishing the webhook processing task anyway")
+        return False
+
+
+def webhook_drain_started() -> None:
+    """Called by a drain task before it claims anything: later deliveries publish again."""
+    try:
+        cache.delete(DRAIN_QUEUED_KEY)
+    except Exception:
+        logger.warning("cache unavailable; could not clear the queued-drain flag")
 
 
 # --- The acknowledgement path ------------------------------------------------------------------
@@ -100,11 +139,15 @@ def webhook_delivery_store(*, body: bytes) -> int | None:
     if row is None:
         return None
     delivery_id = int(row[0])
-    transaction.on_commit(partial(_enqueue_processing, [delivery_id]))
+    transaction.on_commit(partial(_enqueue_processing, [delivery_id], coalesce=True))
     return delivery_id
 
 
 # --- Processing --------------------------------------------------------------------------------
+
+# Deliveries one worker claims and applies together: their statuses go to the ledger as one
+# set-based batch, so the cost per status falls as traffic rises.
+PROCESS_BATCH = 200
 
 
 @dataclass
@@ -125,11 +168,29 @@ class DeliveryOutcome:
 def webhook_delivery_process(
     *, delivery_id: int, replay: bool = False, retry_failed: bool = False
 ) -> DeliveryOutcome | None:
-    """Process one stored delivery; None when it is not waiting for processing.
+    """Process one stored delivery; None when it is not waiting for processing (see
+    `webhook_deliveries_process`)."""
+    outcomes = webhook_deliveries_process(
+        delivery_ids=[delivery_id], replay=replay, retry_failed=retry_failed, drain=False
+    )
+    return outcomes.get(delivery_id)
 
-    A pending delivery is claimed with a conditional update, so two workers never process the
-    same one at once. `retry_failed` also takes a failed one (a retry after a transient error).
-    With `replay`, failed, quarantined and processed deliveries are taken too: every handler is
+
+def webhook_deliveries_process(
+    *,
+    delivery_ids: Iterable[int] = (),
+    replay: bool = False,
+    retry_failed: bool = False,
+    drain: bool = True,
+    limit: int = PROCESS_BATCH,
+) -> dict[int, DeliveryOutcome]:
+    """Claim and process stored deliveries; returns each claimed one's outcome by id.
+
+    The given deliveries are claimed if they are waiting; with `drain`, the oldest other pending
+    ones are claimed too, up to `limit`, so one task applies what many POSTs brought. Claiming
+    takes row locks with SKIP LOCKED and moves the rows to `processing` at once, so two workers
+    never process the same delivery. `retry_failed` also takes failed ones (a retry after a
+    transient error); `replay` takes failed, quarantined and processed ones too: every handler is
     idempotent, so replaying changes only what was not applied before.
     """
     allowed = [DeliveryStatus.PENDING]
@@ -137,52 +198,120 @@ def webhook_delivery_process(
         allowed.append(DeliveryStatus.FAILED)
     if replay:
         allowed += [DeliveryStatus.FAILED, DeliveryStatus.QUARANTINED, DeliveryStatus.PROCESSED]
-    now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status__in=allowed).update(
-        status=DeliveryStatus.PROCESSING, attempts=F("attempts") + 1, claimed_at=now
-    )
-    if not claimed:
-        return None
-    body = bytes(WebhookDelivery.objects.values_list("body", flat=True).get(pk=delivery_id))
-    outcome = DeliveryOutcome()
-    try:
-        events = parse_webhook(body)
-    except MalformedWebhook as error:
-        outcome.status = DeliveryStatus.QUARANTINED
-        outcome.errors.append(f"Not a webhook body: {error}"[:1000])
-        logger.warning("webhook delivery %s quarantined: %s", delivery_id, error)
-    else:
-        process_events(events, delivery_id=delivery_id, outcome=outcome, replay=replay)
+    ids = _claim(list(delivery_ids), allowed=allowed, drain=drain, limit=limit)
+    if not ids:
+        return {}
+    bodies = dict(WebhookDelivery.objects.filter(pk__in=ids).values_list("pk", "body"))
+    outcomes = {delivery_id: DeliveryOutcome() for delivery_id in ids}
+    parsed: list[tuple[int, list[Event]]] = []
+    for delivery_id in ids:
+        try:
+            parsed.append((delivery_id, parse_webhook(bytes(bodies[delivery_id]))))
+        except MalformedWebhook as error:
+            outcomes[delivery_id].status = DeliveryStatus.QUARANTINED
+            outcomes[delivery_id].errors.append(f"Not a webhook body: {error}"[:1000])
+            logger.warning("webhook delivery %s quarantined: %s", delivery_id, error)
+    process_events(parsed, outcomes=outcomes, replay=replay)
+    for delivery_id, events in parsed:
+        outcome = outcomes[delivery_id]
         if outcome.errors:
             outcome.status = DeliveryStatus.FAILED
         elif events and all(event.kind == EventKind.UNKNOWN for event in events):
             outcome.status = DeliveryStatus.QUARANTINED
             outcome.errors.append("No event this version understands; see the unknown events.")
-    WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PROCESSING).update(
-        status=outcome.status,
-        processed_at=timezone.now(),
-        error="\n".join(outcome.errors[:MAX_ERROR_LINES]).replace("\x00", ""),
-        summary=dict(outcome.counts),
-    )
-    return outcome
+    _finish(outcomes)
+    return outcomes
+
+
+def webhook_deliveries_drain(
+    *, delivery_ids: Iterable[int] = (), budget_seconds: float = 60.0
+) -> dict[int, DeliveryOutcome]:
+    """Process these deliveries and every other pending one, batch after batch, for at most
+    `budget_seconds`; then hand what is left to a fresh task. Returns every outcome by id."""
+    webhook_drain_started()
+    deadline = time.monotonic() + budget_seconds
+    outcomes = webhook_deliveries_process(delivery_ids=delivery_ids)
+    batch = outcomes
+    while len(batch) >= PROCESS_BATCH:
+        if time.monotonic() > deadline:
+            more = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
+            _enqueue_processing(more.order_by("received_at").values_list("pk", flat=True)[:1])
+            break
+        batch = webhook_deliveries_process()
+        outcomes.update(batch)
+    return outcomes
+
+
+def _claim(ids: list[int], *, allowed: list[str], drain: bool, limit: int) -> list[int]:
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, status__in=allowed)
+            .order_by("received_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        if drain and len(claimed) < limit:
+            claimed += (
+                WebhookDelivery.objects.select_for_update(skip_locked=True)
+                .filter(status=DeliveryStatus.PENDING)
+                .exclude(pk__in=claimed)
+                .order_by("received_at", "pk")
+                .values_list("pk", flat=True)[: limit - len(claimed)]
+            )
+        WebhookDelivery.objects.filter(pk__in=claimed).update(
+            status=DeliveryStatus.PROCESSING, attempts=F("attempts") + 1, claimed_at=now
+        )
+    return claimed
+
+
+def _finish(outcomes: dict[int, DeliveryOutcome]) -> None:
+    """Store every outcome, one UPDATE per distinct result (most deliveries share one)."""
+    groups: dict[str, list[int]] = {}
+    values: dict[str, dict[str, Any]] = {}
+    for delivery_id, outcome in outcomes.items():
+        result = {
+            "status": outcome.status,
+            "error": "\n".join(outcome.errors[:MAX_ERROR_LINES]).replace("\x00", ""),
+            "summary": dict(sorted(outcome.counts.items())),
+        }
+        key = repr(sorted(result.items()))
+        groups.setdefault(key, []).append(delivery_id)
+        values[key] = result
+    now = timezone.now()
+    for key, ids in groups.items():
+        WebhookDelivery.objects.filter(pk__in=ids, status=DeliveryStatus.PROCESSING).update(
+            processed_at=now, **values[key]
+        )
 
 
 def process_events(
-    events: list[Event], *, delivery_id: int | None, outcome: DeliveryOutcome, replay: bool
+    parsed: list[tuple[int, list[Event]]],
+    *,
+    outcomes: dict[int, DeliveryOutcome],
+    replay: bool,
 ) -> None:
-    """Apply every event of one delivery: statuses as one set-based batch, the rest one by one."""
-    status_events = [event for event in events if isinstance(event, StatusEvent)]
-    if status_events:
-        _apply_statuses(status_events, delivery_id=delivery_id, outcome=outcome, replay=replay)
-    for event in events:
-        if isinstance(event, StatusEvent):
-            continue
-        handler = _handler_for(event)
-        where = f"{event.kind} {getattr(event, 'wamid', '') or event.field}".strip()
-        try:
-            outcome.counts[handler(event, delivery_id)] += 1
-        except Exception as error:
-            outcome.record_error(where, error)
+    """Apply the events of several deliveries: all statuses as one set-based batch, the other
+    events one by one, each in its own transaction so that one failure stops nothing else."""
+    reports = [
+        (delivery_id, event)
+        for delivery_id, events in parsed
+        for event in events
+        if isinstance(event, StatusEvent)
+    ]
+    if reports:
+        _apply_statuses(reports, outcomes=outcomes, replay=replay)
+    for delivery_id, events in parsed:
+        outcome = outcomes[delivery_id]
+        for event in events:
+            if isinstance(event, StatusEvent):
+                continue
+            handler = _handler_for(event)
+            where = f"{event.kind} {getattr(event, 'wamid', '') or event.field}".strip()
+            try:
+                outcome.counts[handler(event, delivery_id)] += 1
+            except Exception as error:
+                outcome.record_error(where, error)
 
 
 def _handler_for(event: Event) -> Callable[[Any, int | None], str]:
@@ -192,30 +321,26 @@ def _handler_for(event: Event) -> Callable[[Any, int | None], str]:
 
 
 def _apply_statuses(
-    status_events: list[StatusEvent],
+    reports: list[tuple[int, StatusEvent]],
     *,
-    delivery_id: int | None,
-    outcome: DeliveryOutcome,
+    outcomes: dict[int, DeliveryOutcome],
     replay: bool,
 ) -> None:
     try:
-        counts = statuses.statuses_record(
-            statuses=status_events, delivery_id=delivery_id, replay=replay
-        )
+        counts = statuses.statuses_record(reports=reports, replay=replay)
     except Exception:
         # One bad report must not block the others: apply them one by one to find it.
-        logger.warning("status batch of delivery %s failed; applying one by one", delivery_id)
-        counts = Counter()
-        for event in status_events:
+        logger.warning("a batch of %d statuses failed; applying one by one", len(reports))
+        counts = {}
+        for delivery_id, event in reports:
             try:
-                counts.update(
-                    statuses.statuses_record(
-                        statuses=[event], delivery_id=delivery_id, replay=replay
-                    )
-                )
+                one = statuses.statuses_record(reports=[(delivery_id, event)], replay=replay)
             except Exception as error:
-                outcome.record_error(f"status {event.status} of {event.wamid}", error)
-    outcome.counts.update(counts)
+                outcomes[delivery_id].record_error(f"status {event.status} of {event.wamid}", error)
+            else:
+                counts.setdefault(delivery_id, Counter()).update(one.get(delivery_id, {}))
+    for delivery_id, delivery_counts in counts.items():
+        outcomes[delivery_id].counts.update(delivery_counts)
 
 
 # --- Replay, sweep, purge ----------------------------------------------------------------------

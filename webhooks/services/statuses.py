@@ -50,16 +50,20 @@ def unmatched_retry_delays() -> list[float]:
 
 
 def statuses_record(
-    *, statuses: list[StatusEvent], delivery_id: int | None, replay: bool = False
-) -> Counter[str]:
-    """Apply a delivery's status reports; keep the unmatched ones and schedule their retry."""
-    counts: Counter[str] = Counter()
+    *, reports: list[tuple[int | None, StatusEvent]], replay: bool = False
+) -> dict[int | None, Counter[str]]:
+    """Apply status reports (each with the id of the delivery it came in) as one batch; keep the
+    unmatched ones and schedule their retry. Returns the counts per delivery."""
+    counts: dict[int | None, Counter[str]] = {}
+    delivery_of = {id(report): delivery_id for delivery_id, report in reports}
     with transaction.atomic():
-        result = message_statuses_apply(statuses=statuses)
-        counts["status"] += len(result.matched)
+        result = message_statuses_apply(statuses=[report for _, report in reports])
+        for report in result.matched:
+            counts.setdefault(delivery_of[id(report)], Counter())["status"] += 1
         if result.unmatched:
-            counts["status_unmatched"] += len(result.unmatched)
-            retry_ids = _keep_unmatched(result.unmatched, delivery_id=delivery_id)
+            for report in result.unmatched:
+                counts.setdefault(delivery_of[id(report)], Counter())["status_unmatched"] += 1
+            retry_ids = _keep_unmatched(result.unmatched, delivery_of=delivery_of)
             if retry_ids:
                 transaction.on_commit(partial(_enqueue_retry, retry_ids))
         if replay and result.matched:
@@ -78,11 +82,11 @@ def _enqueue_retry(unmatched_ids: list[int]) -> None:
     enqueue(retry_unmatched_statuses, unmatched_ids, countdown=delays[0])
 
 
-def _keep_unmatched(reports: list[StatusEvent], *, delivery_id: int | None) -> list[int]:
+def _keep_unmatched(reports: list[StatusEvent], *, delivery_of: dict[int, int | None]) -> list[int]:
     """Store the reports (once per wamid and status); return the ids worth retrying."""
     rows = [
         UnmatchedStatus(
-            delivery_id=delivery_id,
+            delivery_id=delivery_of.get(id(report)),
             wamid=report.wamid,
             status=(report.status or "unknown")[:32],
             callback_data=report.biz_opaque_callback_data[:512],
