@@ -155,6 +155,7 @@ def _lock_messages(statuses: Iterable[StatusEvent]) -> dict[int, Message]:
         message_id
         for status in statuses
         if (message_id := message_id_from_callback_data(status.biz_opaque_callback_data))
+        and message_id < 2**63  # a bigint: anything larger is not our id
     }
     if not wamids and not ids:
         return {}

@@ -321,9 +321,11 @@ def _errors(value: Any) -> tuple[EventError, ...]:
         error_data = item.get("error_data")
         details = _text(error_data) if isinstance(error_data, str) else ""
         details = details or _text(_dict(error_data).get("details"))
+        code = _int(item.get("code"))
         errors.append(
             EventError(
-                code=_int(item.get("code")),
+                # Meta's codes fit in 32 bits; anything else is not one.
+                code=code if code is not None and -(2**31) <= code < 2**31 else None,
                 title=_text(item.get("title"), 300),
                 message=_text(item.get("message"), 2000),
                 details=details,

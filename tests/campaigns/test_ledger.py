@@ -242,6 +242,7 @@ def test_a_status_for_an_unknown_message_comes_back_unmatched_and_nothing_is_wri
             report("delivered", wamid="wamid.NOBODY"),
             report("delivered", wamid="", biz_opaque_callback_data="tidings:999999"),
             report("delivered", wamid="wamid.X", biz_opaque_callback_data="another-app:5"),
+            report("read", wamid="wamid.Y", biz_opaque_callback_data=f"tidings:{10**20}"),
         ]
     )
 
@@ -249,6 +250,7 @@ def test_a_status_for_an_unknown_message_comes_back_unmatched_and_nothing_is_wri
         ("wamid.NOBODY", ""),
         ("", "tidings:999999"),
         ("wamid.X", "another-app:5"),
+        ("wamid.Y", f"tidings:{10**20}"),
     ]
     assert MessageStatusEvent.objects.count() == 0
     other.refresh_from_db()

@@ -388,7 +388,10 @@ def test_a_status_with_wrong_types_is_read_as_far_as_possible():
                                     "timestamp": "yesterday",
                                     "pricing": "free",
                                     "conversation": {"origin": "marketing"},
-                                    "errors": [{"code": "131050", "error_data": "not an object"}],
+                                    "errors": [
+                                        {"code": "131050", "error_data": "not an object"},
+                                        {"code": 10**12, "title": "not a Meta code"},
+                                    ],
                                 }
                             ]
                         },
@@ -403,7 +406,10 @@ def test_a_status_with_wrong_types_is_read_as_far_as_possible():
     assert (event.wamid, event.status, event.occurred_at) == ("12345", "", None)
     assert not event.has_pricing
     assert event.conversation_origin == ""
-    assert (event.errors[0].code, event.errors[0].details) == (131050, "not an object")
+    assert [(error.code, error.details) for error in event.errors] == [
+        (131050, "not an object"),
+        (None, ""),
+    ]
 
 
 @pytest.mark.parametrize(
