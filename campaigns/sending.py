@@ -52,13 +52,12 @@ def send_paced(
             stop.wait(min(max(reservation.retry_after, 0.005), MAX_IDLE_WAIT_SECONDS))
             continue
         batch, pending = pending[: reservation.count], pending[reservation.count :]
-        for index, job in enumerate(batch):
-            future = provider.submit_template(
-                phone_number_id,
-                job.message,
-                not_before=reservation.slot(index),
-                cancelled=stop,
-            )
+        submitted = provider.submit_templates(
+            phone_number_id,
+            [(job.message, reservation.slot(index)) for index, job in enumerate(batch)],
+            cancelled=stop,
+        )
+        for job, future in zip(batch, submitted, strict=True):
             future.add_done_callback(stop_on_account_error)
             futures[job.message_id] = future
     outcomes: dict[int, SendOutcome] = {}

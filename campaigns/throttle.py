@@ -25,13 +25,14 @@ _RESERVE_SCRIPT = """
 local interval = tonumber(ARGV[1])
 local wanted = tonumber(ARGV[2])
 local horizon = tonumber(ARGV[3])
+local minimum = math.min(wanted, tonumber(ARGV[4]))
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local room = math.floor((now + horizon - tat) / interval)
-if room <= 0 then
-  return {0, tat - horizon - now + interval}
+if room < minimum then
+  return {0, tat - horizon - now + minimum * interval}
 end
 local granted = math.min(wanted, room)
 local new_tat = tat + granted * interval
@@ -41,6 +42,7 @@ return {granted, tat - now}
 """
 
 MICROSECONDS = 1_000_000
+MINIMUM_GRANT_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,16 @@ class _LocalBuckets:
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
 
-    def reserve(self, key: str, interval_us: int, wanted: int, horizon_us: int) -> tuple[int, int]:
+    def reserve(
+        self, key: str, interval_us: int, wanted: int, horizon_us: int, minimum: int
+    ) -> tuple[int, int]:
         with self._lock:
             now = int(time.time() * MICROSECONDS)
             tat = max(self._tat.get(key, 0), now)
             room = (now + horizon_us - tat) // interval_us
-            if room <= 0:
-                return 0, tat - horizon_us - now + interval_us
+            minimum = min(wanted, minimum)
+            if room < minimum:
+                return 0, tat - horizon_us - now + minimum * interval_us
             granted = min(wanted, room)
             self._tat[key] = tat + granted * interval_us
             return granted, tat - now
@@ -100,12 +105,17 @@ def reserve(
     rate = _safety_rate(rate_per_second)
     interval_us = max(int(MICROSECONDS / rate), 1)
     horizon_us = int(horizon_seconds * MICROSECONDS)
+    # Waiting until a small batch of slots is free, instead of taking each slot as it frees up,
+    # keeps the number of Lua calls per second independent of the rate and of the worker count.
+    minimum = max(1, int(rate * MINIMUM_GRANT_SECONDS))
     key = f"tidings:throttle:{sender_key}"
     client = _redis_client()
     if client is not None:
-        granted, offset_us = client.eval(_RESERVE_SCRIPT, 1, key, interval_us, wanted, horizon_us)
+        granted, offset_us = client.eval(
+            _RESERVE_SCRIPT, 1, key, interval_us, wanted, horizon_us, minimum
+        )
     else:
-        granted, offset_us = _local_buckets.reserve(key, interval_us, wanted, horizon_us)
+        granted, offset_us = _local_buckets.reserve(key, interval_us, wanted, horizon_us, minimum)
     granted, offset_us = int(granted), int(offset_us)
     now = time.monotonic()
     if granted == 0:

@@ -24,7 +24,20 @@ def test_slots_are_spaced_one_over_the_rate_and_never_run_past_the_horizon(redis
     assert first.interval == pytest.approx(interval, rel=0.01)
     assert first.count == int(1 / first.interval)  # one second of slots, no more
     assert second.count == 0
-    assert 0.0 < second.retry_after <= interval * 2
+    # A full bucket sends the caller back until a batch of slots (1/20 s worth) is free,
+    # so busy workers do not poll Redis once per freed slot.
+    batch = int(100 * (1 - 0.03) * throttle.MINIMUM_GRANT_SECONDS)
+    assert interval * (batch - 1) < second.retry_after <= interval * (batch + 1)
+
+
+@pytest.mark.redis
+def test_a_caller_that_wants_fewer_slots_than_a_batch_gets_them_as_soon_as_they_free(redis_cache):
+    throttle.reserve(sender_key="pn-4", rate_per_second=100, wanted=500)
+
+    one_slot = throttle.reserve(sender_key="pn-4", rate_per_second=100, wanted=1)
+
+    assert one_slot.count == 0
+    assert 0.0 < one_slot.retry_after <= 1 / (100 * (1 - 0.03)) * 2
 
 
 @pytest.mark.redis
