@@ -1,21 +1,37 @@
-"""The Celery application; configuration comes from Django settings (CELERY_* names)."""
+"""The Celery application; configuration comes from Django settings (CELERY_* names).
+
+Importing this module (it is imported by the `config` package, hence by every entry point) does
+not choose a settings module: the WSGI entry point defaults to production and manage.py to local,
+and a default set here first would override theirs. Only when Celery itself first reads its
+configuration does the `celery` command fall back to the embedded local settings (`make run`).
+"""
 
 from __future__ import annotations
 
 import os
 
-from celery import Celery, signals
+from celery import Celery
+from celery.fixups.django import DjangoFixup
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+LOCAL_SETTINGS = "config.settings.local"
 
-app = Celery("tidings")
+
+def _django_fixup(app: Celery) -> DjangoFixup:
+    # Celery installs its Django fixup only when DJANGO_SETTINGS_MODULE is already set when the
+    # app is created; install it regardless, since the default is chosen later (see above).
+    return DjangoFixup(app).install()
+
+
+app = Celery("tidings", fixups=[f"{__name__}:_django_fixup"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@signals.user_preload_options.connect
-def _fail_fast_on_bad_configuration(**kwargs: object) -> None:
-    """Runs once the `celery` command line is parsed, before a worker or beat starts."""
+@app.on_configure.connect
+def _load_settings_before_celery_reads_them(**kwargs: object) -> None:
+    """Runs just before Celery reads its configuration (in a worker or beat: while the command
+    line is parsed), so a misconfigured variable stops it with one line, not a traceback."""
     from config.startup import load_settings_or_exit
 
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", LOCAL_SETTINGS)
     load_settings_or_exit()
