@@ -6,19 +6,20 @@ README's configuration table are a contract: other systems and deployments depen
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config.env import StrictEnv
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+# Numbers, booleans and URLs are parsed strictly: a malformed value stops start-up naming it.
+env = StrictEnv()
 
 # --- Core -------------------------------------------------------------------------------------
-SECRET_KEY = env.str("SECRET_KEY")
+SECRET_KEY = env.nonempty_str("SECRET_KEY")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -72,17 +73,9 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------------
-_SUPPORTED_DATABASE_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # django-environ only warns about an unknown scheme
-    DATABASES = {
-        "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tidings.sqlite3'}")
-    }
-if DATABASES["default"].get("ENGINE") not in _SUPPORTED_DATABASE_ENGINES:
-    raise ImproperlyConfigured(
-        "DATABASE_URL must be a postgres://... or sqlite:///... URL "
-        f"(got a URL for engine {DATABASES['default'].get('ENGINE') or 'unknown'!r})"
-    )
+DATABASES = {
+    "default": env.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tidings.sqlite3'}")
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default runs web, worker and beat as separate processes on one file: WAL lets
     # readers proceed during a write, IMMEDIATE transactions and a timeout queue writers instead
@@ -96,7 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60, minimum=0)
+    )
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -162,45 +157,87 @@ CELERY_BEAT_SCHEDULE["templates-sync"] = {
 }
 
 # --- WhatsApp (Meta integration layer) --------------------------------------------------------
-WHATSAPP_PROVIDER = env.str("WHATSAPP_PROVIDER", default="sandbox")
+WHATSAPP_PROVIDER = env.str("WHATSAPP_PROVIDER", default="sandbox").strip()
 if WHATSAPP_PROVIDER not in {"sandbox", "cloud"} and "." not in WHATSAPP_PROVIDER:
     raise ImproperlyConfigured(
         f"WHATSAPP_PROVIDER must be 'sandbox' or 'cloud' (or a dotted class path), "
         f"not {WHATSAPP_PROVIDER!r}"
     )
-WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
+WHATSAPP_API_BASE_URL = env.web_url("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
 WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
-_whatsapp_secrets_required = WHATSAPP_PROVIDER == "cloud"
-_SANDBOX_ONLY = "sandbox-only-not-a-secret"
+# The values the sandbox runs with when nothing is set. They are public (they are in this file),
+# so nothing that talks to Meta or accepts Meta's webhooks may use them.
+SANDBOX_ONLY_SECRETS = {
+    "WHATSAPP_ACCESS_TOKEN": "sandbox-only-not-a-secret-token",
+    "WHATSAPP_APP_SECRET": "sandbox-only-not-a-secret-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "sandbox-only-not-a-secret-verify-token",
+}
+
+
+def _whatsapp_secret(name: str, *, required: bool, alternative: str | None = None) -> str:
+    """A WhatsApp secret from the environment: when `required`, set, non-empty and not the public
+    sandbox value; otherwise the sandbox value when unset. `alternative` names another variable
+    that satisfies the requirement instead (the token file)."""
+    if not required:
+        return env.str(name, default=SANDBOX_ONLY_SECRETS[name])
+    either = f" (or {alternative})" if alternative else ""
+    value = env.str(name, default="").strip()
+    if not value:
+        raise ImproperlyConfigured(f"Set the {name} environment variable{either}")
+    if value == SANDBOX_ONLY_SECRETS[name]:
+        raise ImproperlyConfigured(
+            f"{name} is the public sandbox-only value; set a real secret from Meta"
+        )
+    return value
+
+
+# A file holding the access token (e.g. a mounted secret); re-read whenever it changes, so the
+# token can be rotated by rewriting the file without a restart. Takes precedence over the value.
+WHATSAPP_ACCESS_TOKEN_FILE = env.str("WHATSAPP_ACCESS_TOKEN_FILE", default="").strip()
+if WHATSAPP_ACCESS_TOKEN_FILE:
+    try:
+        _token_in_file = Path(WHATSAPP_ACCESS_TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except OSError as _error:
+        raise ImproperlyConfigured(
+            f"WHATSAPP_ACCESS_TOKEN_FILE cannot be read: {_error.strerror or _error}"
+        ) from None
+    if not _token_in_file:
+        raise ImproperlyConfigured("WHATSAPP_ACCESS_TOKEN_FILE names an empty file")
+    if _token_in_file == SANDBOX_ONLY_SECRETS["WHATSAPP_ACCESS_TOKEN"]:
+        raise ImproperlyConfigured(
+            "WHATSAPP_ACCESS_TOKEN_FILE holds the public sandbox-only value; "
+            "put a real token from Meta in it"
+        )
+_cloud = WHATSAPP_PROVIDER == "cloud"
 WHATSAPP_ACCESS_TOKEN = (
-    env.str("WHATSAPP_ACCESS_TOKEN")
-    if _whatsapp_secrets_required
-    else env.str("WHATSAPP_ACCESS_TOKEN", default=f"{_SANDBOX_ONLY}-token")
+    env.str("WHATSAPP_ACCESS_TOKEN", default="").strip()
+    if WHATSAPP_ACCESS_TOKEN_FILE
+    else _whatsapp_secret(
+        "WHATSAPP_ACCESS_TOKEN", required=_cloud, alternative="WHATSAPP_ACCESS_TOKEN_FILE"
+    )
 )
-WHATSAPP_APP_SECRET = (
-    env.str("WHATSAPP_APP_SECRET")
-    if _whatsapp_secrets_required
-    else env.str("WHATSAPP_APP_SECRET", default=f"{_SANDBOX_ONLY}-app-secret")
+WHATSAPP_APP_SECRET = _whatsapp_secret("WHATSAPP_APP_SECRET", required=_cloud)
+WHATSAPP_VERIFY_TOKEN = _whatsapp_secret("WHATSAPP_VERIFY_TOKEN", required=_cloud)
+WHATSAPP_HTTP_CONCURRENCY = env.int("WHATSAPP_HTTP_CONCURRENCY", default=64, minimum=1)
+WHATSAPP_HTTP_CONNECT_TIMEOUT = env.float(
+    "WHATSAPP_HTTP_CONNECT_TIMEOUT", default=3.05, minimum=0.001
 )
-WHATSAPP_VERIFY_TOKEN = (
-    env.str("WHATSAPP_VERIFY_TOKEN")
-    if _whatsapp_secrets_required
-    else env.str("WHATSAPP_VERIFY_TOKEN", default=f"{_SANDBOX_ONLY}-verify-token")
-)
-WHATSAPP_HTTP_CONCURRENCY = env.int("WHATSAPP_HTTP_CONCURRENCY", default=64)
-WHATSAPP_HTTP_CONNECT_TIMEOUT = env.float("WHATSAPP_HTTP_CONNECT_TIMEOUT", default=3.05)
-WHATSAPP_HTTP_READ_TIMEOUT = env.float("WHATSAPP_HTTP_READ_TIMEOUT", default=15.0)
-WHATSAPP_SANDBOX_WEBHOOK_URL = env.str(
-    "WHATSAPP_SANDBOX_WEBHOOK_URL", default="http://127.0.0.1:8000/webhooks/whatsapp/"
+WHATSAPP_HTTP_READ_TIMEOUT = env.float("WHATSAPP_HTTP_READ_TIMEOUT", default=15.0, minimum=0.001)
+# `make run` serves the web process on TIDINGS_PORT; the sandbox posts its webhooks there.
+TIDINGS_PORT = env.int("TIDINGS_PORT", default=8000, minimum=1, maximum=65535)
+WHATSAPP_SANDBOX_WEBHOOK_URL = env.web_url(
+    "WHATSAPP_SANDBOX_WEBHOOK_URL",
+    default=f"http://127.0.0.1:{TIDINGS_PORT}/webhooks/whatsapp/",
+    allow_empty=True,
 )
 WHATSAPP_SANDBOX_STATUS_DELAY_SECONDS = env.float(
-    "WHATSAPP_SANDBOX_STATUS_DELAY_SECONDS", default=2.0
+    "WHATSAPP_SANDBOX_STATUS_DELAY_SECONDS", default=2.0, minimum=0
 )
-WHATSAPP_SANDBOX_READ_RATE = env.float("WHATSAPP_SANDBOX_READ_RATE", default=0.6)
-WHATSAPP_SANDBOX_FAILURE_RATE = env.float("WHATSAPP_SANDBOX_FAILURE_RATE", default=0.05)
+WHATSAPP_SANDBOX_READ_RATE = env.rate("WHATSAPP_SANDBOX_READ_RATE", default=0.6)
+WHATSAPP_SANDBOX_FAILURE_RATE = env.rate("WHATSAPP_SANDBOX_FAILURE_RATE", default=0.05)
 WHATSAPP_SANDBOX_STATE_DIR = env.str("WHATSAPP_SANDBOX_STATE_DIR", default=str(VAR_DIR / "sandbox"))
 WHATSAPP_SANDBOX_TEMPLATE_APPROVAL_SECONDS = env.float(
-    "WHATSAPP_SANDBOX_TEMPLATE_APPROVAL_SECONDS", default=10.0
+    "WHATSAPP_SANDBOX_TEMPLATE_APPROVAL_SECONDS", default=10.0, minimum=0
 )
 
 # --- Contacts ---------------------------------------------------------------------------------

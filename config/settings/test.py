@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/tidings"
-for _name in ("REDIS_URL", "CELERY_BROKER_URL", "WHATSAPP_PROVIDER"):
+for _name in ("REDIS_URL", "CELERY_BROKER_URL", "WHATSAPP_PROVIDER", "WHATSAPP_ACCESS_TOKEN_FILE"):
     os.environ.pop(_name, None)
 
 from .base import *  # noqa: E402,F403
@@ -31,6 +31,7 @@ WHATSAPP_SANDBOX_STATUS_DELAY_SECONDS = 0.01
 WHATSAPP_APP_SECRET = "test-app-secret"
 WHATSAPP_VERIFY_TOKEN = "test-verify-token"
 WHATSAPP_ACCESS_TOKEN = "test-access-token"
+WHATSAPP_ACCESS_TOKEN_FILE = ""
 
 # Serve static files from the apps without a collectstatic step.
 WHITENOISE_USE_FINDERS = True

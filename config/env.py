@@ -1,0 +1,164 @@
+"""Strict reading of environment variables for the settings modules.
+
+django-environ casts leniently: `DEBUG=maybe` silently becomes False and `int("abc")` surfaces as
+a bare ValueError that does not say which variable was wrong. `StrictEnv` keeps django-environ's
+interface (and its `Set the X environment variable` message for a missing one) but refuses any
+value it cannot read exactly, with an ImproperlyConfigured error that names the variable, so
+start-up stops with one clear line (see config/startup.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from typing import Any
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+_ABSENT = object()
+# The URL schemes django-environ maps to the two database engines Tidings supports.
+DATABASE_SCHEMES = frozenset({"postgres", "postgresql", "pgsql", "sqlite"})
+
+
+class StrictEnv(environ.Env):
+    """`environ.Env` whose numbers, booleans and URLs are checked, each error naming its variable.
+
+    Defaults are returned as given (they are ours, not the operator's); only values actually read
+    from the environment are checked.
+    """
+
+    def _raw(self, var: str, default: Any) -> Any:
+        """The variable's text, stripped; `_ABSENT` when it is unset and a default exists."""
+        value = self.get_value(
+            var, cast=str, default=_ABSENT if default is not self.NOTSET else default
+        )
+        if value is _ABSENT:
+            return _ABSENT
+        return str(value).strip()
+
+    def bool(self, var: str, default: Any = environ.Env.NOTSET) -> bool:
+        raw = self._raw(var, default)
+        if raw is _ABSENT:
+            return default
+        word = raw.lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ImproperlyConfigured(f"{var} must be true or false, not {raw!r}")
+
+    def int(
+        self,
+        var: str,
+        default: Any = environ.Env.NOTSET,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
+        raw = self._raw(var, default)
+        if raw is _ABSENT:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ImproperlyConfigured(f"{var} must be a whole number, not {raw!r}") from None
+        _check_range(var, value, minimum, maximum)
+        return value
+
+    def float(
+        self,
+        var: str,
+        default: Any = environ.Env.NOTSET,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
+        raw = self._raw(var, default)
+        if raw is _ABSENT:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ImproperlyConfigured(f"{var} must be a number, not {raw!r}") from None
+        if not math.isfinite(value):
+            raise ImproperlyConfigured(f"{var} must be a finite number, not {raw!r}")
+        _check_range(var, value, minimum, maximum)
+        return value
+
+    def rate(self, var: str, default: Any = environ.Env.NOTSET) -> float:
+        """A share between 0 and 1 (0.05 = 5 %)."""
+        return self.float(var, default, minimum=0.0, maximum=1.0)
+
+    def nonempty_str(self, var: str, default: Any = environ.Env.NOTSET) -> str:
+        """A string that must not be blank when it is set."""
+        raw = self._raw(var, default)
+        if raw is _ABSENT:
+            return default
+        if not raw:
+            raise ImproperlyConfigured(f"{var} is set but empty")
+        return raw
+
+    def web_url(
+        self,
+        var: str,
+        default: Any = environ.Env.NOTSET,
+        *,
+        schemes: Collection[str] = ("http", "https"),
+        allow_empty: bool = False,
+    ) -> str:
+        """An absolute URL with one of `schemes` and a host (empty only when `allow_empty`)."""
+        raw = self._raw(var, default)
+        if raw is _ABSENT:
+            return default
+        if not raw and allow_empty:
+            return raw
+        check_url(var, raw, schemes)
+        return raw
+
+    def database(self, var: str, default: str) -> dict[str, Any]:
+        """Django's DATABASES entry for a postgres:// or sqlite:/// URL that names a database.
+
+        The URL is never echoed in an error: it usually carries a password.
+        """
+        raw = self._raw(var, default)
+        url = default if raw is _ABSENT else raw
+        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+        if scheme not in DATABASE_SCHEMES:
+            raise ImproperlyConfigured(
+                f"{var} must be a postgres://user:password@host:5432/name or "
+                f"sqlite:///path/to/file.sqlite3 URL (got scheme {scheme or 'none'!r})"
+            )
+        try:
+            config = self.db_url_config(url)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{var} is malformed: {error}") from None
+        if config.get("NAME") in (None, "", ":memory:"):
+            raise ImproperlyConfigured(
+                f"{var} must name a database (the path after the host, or the SQLite file)"
+            )
+        return config
+
+
+def check_url(var: str, value: str, schemes: Collection[str]) -> None:
+    """Raise ImproperlyConfigured unless `value` is `<scheme>://<host>...` with a known scheme."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in schemes or not parts.hostname:
+        wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise ImproperlyConfigured(f"{var} must be a {wanted} URL with a host, not {value!r}")
+
+
+def _check_range(var: str, value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{var} must be between {minimum} and {maximum}, not {value}")
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{var} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{var} must be at most {maximum}, not {value}")
