@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal
 
@@ -87,6 +88,20 @@ class Backoff:
 
 
 # --- Send input -----------------------------------------------------------------------------
+
+#: Meta's customer-service window: free-form messages (`send_text`) may only be sent this long
+#: after the user's last message to the business; outside it Meta answers 131047.
+SERVICE_WINDOW = timedelta(hours=24)
+
+
+def service_window_open(last_inbound_at: datetime | None, *, now: datetime) -> bool:
+    """True when a user whose last message arrived at `last_inbound_at` (None: never) can still
+    be sent free-form text at `now`. Both must be timezone-aware."""
+    if last_inbound_at is None:
+        return False
+    if last_inbound_at.tzinfo is None or now.tzinfo is None:
+        raise ValueError("the service window needs timezone-aware datetimes")
+    return now - last_inbound_at < SERVICE_WINDOW
 
 
 @dataclass(frozen=True)
@@ -228,6 +243,13 @@ class ProviderError(Exception):
       not be resent blindly: mark it uncertain and let status webhooks settle it.
     * `retry_after_seconds` is the first wait to use before retrying; `backoff` the full schedule.
     * `title` is a short description of the code from Tidings' error table.
+    * `opt_out_marketing`: the user stopped marketing messages (record the opt-out);
+      `recipient_unreachable`: the number cannot receive WhatsApp messages;
+      `outside_service_window`: a free-form message was refused because the user has not written
+      in the last 24 hours (131047): tell the sender to use a template instead;
+      `pause_campaign_if_repeated`: permanent for this message, but usually the same for every
+      message of the campaign (broken header media, template text too long): when it repeats,
+      pause the campaign rather than fail every message one by one.
     """
 
     def __init__(
@@ -250,6 +272,8 @@ class ProviderError(Exception):
         stop_scope: StopScope | None = None,
         opt_out_marketing: bool = False,
         recipient_unreachable: bool = False,
+        outside_service_window: bool = False,
+        pause_campaign_if_repeated: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -269,6 +293,8 @@ class ProviderError(Exception):
         self.stop_scope = stop_scope
         self.opt_out_marketing = opt_out_marketing
         self.recipient_unreachable = recipient_unreachable
+        self.outside_service_window = outside_service_window
+        self.pause_campaign_if_repeated = pause_campaign_if_repeated
 
     @property
     def retryable(self) -> bool:
@@ -316,6 +342,8 @@ class ProviderError(Exception):
             "stop_scope": self.stop_scope.value if self.stop_scope else None,
             "opt_out_marketing": self.opt_out_marketing,
             "recipient_unreachable": self.recipient_unreachable,
+            "outside_service_window": self.outside_service_window,
+            "pause_campaign_if_repeated": self.pause_campaign_if_repeated,
         }
 
     def __str__(self) -> str:
@@ -399,9 +427,15 @@ class WhatsAppProvider(ABC):
         *,
         preview_url: bool = False,
         biz_opaque_callback_data: str | None = None,
+        last_inbound_at: datetime | None = None,
     ) -> SendOutcome:
         """Send a free-form text. Valid only inside the 24 h customer-service window; outside it
-        Meta answers 131047 (synchronously or as a failed status webhook)."""
+        Meta answers 131047 (synchronously or as a failed status webhook), which comes back as a
+        ProviderError with `outside_service_window` set.
+
+        `last_inbound_at` is when the recipient last wrote to us, as far as the caller knows
+        (None: never). Meta keeps its own record and decides; a provider without one (the
+        sandbox) uses this to answer as Meta would."""
 
     def send_template_batch(
         self,

@@ -2,8 +2,10 @@
 
 Logic is built on `error.code`; Meta says titles will be deprecated and that the code beats
 subcodes and HTTP statuses. Only when a response carries no code (no JSON, a proxy's 502, a
-timeout) does the HTTP status or the kind of transport failure decide. Unknown codes are treated as
-PERMANENT for the message (never retried blindly) and logged, so the table can be extended.
+timeout) does the HTTP status or the kind of transport failure decide. Unknown codes are logged, so
+the table can be extended, and treated as PERMANENT for the message (never retried blindly), except
+inside a 5xx answer: a server failure is transient and may have sent the message, whatever code
+it carries.
 
 Sources: Meta's "Error codes" page and the per-topic pages, as summarised in cloud-api.md 2.4.
 """
@@ -59,6 +61,7 @@ class ErrorSpec:
     opt_out_marketing: bool = False
     recipient_unreachable: bool = False
     outside_service_window: bool = False
+    pause_campaign_if_repeated: bool = False
 
 
 def _spec(code: int, error_class: ErrorClass, title: str, **hints: object) -> ErrorSpec:
@@ -162,9 +165,16 @@ _SPECS: tuple[ErrorSpec, ...] = (
     ),
     _spec(131051, PERMANENT, "Unsupported message type"),
     _spec(131052, PERMANENT, "Could not download the media the user sent"),
-    _spec(131053, PERMANENT, "Could not upload or fetch the media of this message"),
+    # Permanent for the message, but usually the same for every message of a campaign (one header
+    # media for all, one template's text): pause the campaign when it repeats (cloud-api.md 2.4).
+    _spec(
+        131053,
+        PERMANENT,
+        "Could not upload or fetch the media of this message",
+        pause_campaign_if_repeated=True,
+    ),
     _spec(131062, PERMANENT, "Business-scoped user id recipient not supported"),
-    _spec(132005, PERMANENT, "Translated text too long"),
+    _spec(132005, PERMANENT, "Translated text too long", pause_campaign_if_repeated=True),
     _spec(132008, PERMANENT, "Parameter values formatted incorrectly"),
     _spec(132068, PERMANENT, "Flow is blocked"),
     # Template creation (arrive as code 100 with these subcodes): shown to the template author.
@@ -217,6 +227,8 @@ class Classification:
     stop_scope: StopScope | None = None
     opt_out_marketing: bool = False
     recipient_unreachable: bool = False
+    outside_service_window: bool = False
+    pause_campaign_if_repeated: bool = False
     known_code: bool = False
 
 
@@ -244,8 +256,9 @@ def classify(
 
     Order of precedence:
     1. a known `code` (or generic code + known subcode) from the table;
-    2. an unknown code: PERMANENT for this message (logged), unless Meta itself flagged the error
-       `is_transient`, in which case it is retried on the transient schedule;
+    2. an unknown code (logged): PERMANENT for this message, unless Meta itself flagged the error
+       `is_transient` or it came in a 5xx answer, in which case it is retried on the transient
+       schedule (and, for a 5xx, ambiguous);
     3. no code: the transport failure, then the HTTP status (5xx = retryable and ambiguous,
        429 = retryable, other 4xx = permanent).
 
@@ -267,25 +280,33 @@ def classify(
             stop_scope=spec.stop_scope,
             opt_out_marketing=spec.opt_out_marketing,
             recipient_unreachable=spec.recipient_unreachable,
+            outside_service_window=spec.outside_service_window,
+            pause_campaign_if_repeated=spec.pause_campaign_if_repeated,
             known_code=True,
         )
     if code is not None:
+        if server_failed:
+            treatment = "retryable and ambiguous (a server error)"
+        elif transient_hint:
+            treatment = "retryable (Meta flagged it transient)"
+        else:
+            treatment = "permanent"
         logger.warning(
             "unknown WhatsApp error code %s (subcode %s, HTTP %s): treated as %s",
             code,
             subcode,
             http_status,
-            "retryable (Meta flagged it transient)" if transient_hint else "permanent",
+            treatment,
         )
-        if transient_hint:
+        if server_failed or transient_hint:
             return Classification(
                 RETRYABLE,
-                "Unknown transient error",
+                "Unknown server error" if server_failed else "Unknown transient error",
                 ambiguous=server_failed,
                 backoff=TRANSIENT,
                 retry_after_seconds=TRANSIENT.delay(0),
             )
-        return Classification(PERMANENT, "Unknown error code", ambiguous=server_failed)
+        return Classification(PERMANENT, "Unknown error code")
     return _classify_without_code(http_status, transport_failure)
 
 
@@ -359,6 +380,8 @@ def build_error(
         stop_scope=verdict.stop_scope,
         opt_out_marketing=verdict.opt_out_marketing,
         recipient_unreachable=verdict.recipient_unreachable,
+        outside_service_window=verdict.outside_service_window,
+        pause_campaign_if_repeated=verdict.pause_campaign_if_repeated,
     )
 
 

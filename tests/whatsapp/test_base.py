@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import pickle
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from whatsapp import errors
 from whatsapp.base import (
+    SERVICE_WINDOW,
     Backoff,
     ErrorClass,
     ProviderError,
@@ -11,6 +15,7 @@ from whatsapp.base import (
     StopScope,
     TemplateMessage,
     WhatsAppProvider,
+    service_window_open,
 )
 
 
@@ -23,7 +28,7 @@ class FlakyProvider(WhatsAppProvider):
         return SendAccepted(wamid=f"wamid.{message.to}", wa_id=None, input=message.to)
 
     def send_text(self, phone_number_id, to, body, *, preview_url=False,
-                  biz_opaque_callback_data=None):  # fmt: skip
+                  biz_opaque_callback_data=None, last_inbound_at=None):  # fmt: skip
         raise NotImplementedError
 
     def list_templates(self, waba_id):
@@ -70,6 +75,37 @@ def test_provider_error_survives_pickling():
     assert copy.as_dict() == error.as_dict()
     assert copy.stop_scope is StopScope.ALL_SENDING
     assert str(copy) == "[131042] No card"
+
+
+def test_service_window_flag_survives_pickling():
+    error = errors.build_error(message="(#131047) Re-engagement message", code=131047)
+
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+
+    assert copy.outside_service_window is True
+
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("last_inbound_at", "open_"),
+    [
+        (NOW - timedelta(minutes=5), True),
+        (NOW - SERVICE_WINDOW + timedelta(seconds=1), True),
+        (NOW - SERVICE_WINDOW, False),
+        (NOW - timedelta(days=3), False),
+        (None, False),
+    ],
+    ids=["five minutes ago", "just inside", "exactly 24 h ago", "three days ago", "never"],
+)
+def test_service_window_is_open_for_24_hours_after_the_last_inbound_message(last_inbound_at, open_):
+    assert service_window_open(last_inbound_at, now=NOW) is open_
+
+
+def test_service_window_refuses_naive_datetimes():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        service_window_open(datetime(2026, 3, 1, 11, 0), now=NOW)
 
 
 def test_retry_delay_follows_the_backoff_until_attempts_run_out():

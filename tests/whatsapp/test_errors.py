@@ -141,6 +141,70 @@ def test_unknown_code_is_permanent_and_logged(caplog):
     ]
 
 
+@pytest.mark.parametrize("http_status", [500, 502, 503])
+def test_unknown_code_in_a_server_error_is_retryable_and_ambiguous(caplog, http_status):
+    # when
+    with caplog.at_level(logging.WARNING, logger="whatsapp.errors"):
+        verdict = classify(999999, http_status)
+
+    # then: the server failed while handling the request, so the message may have gone out
+    assert verdict.error_class is ErrorClass.RETRYABLE
+    assert verdict.ambiguous is True
+    assert verdict.known_code is False
+    assert verdict.backoff is errors.TRANSIENT
+    assert verdict.retry_after_seconds == 2
+    assert [record.getMessage() for record in caplog.records] == [
+        f"unknown WhatsApp error code 999999 (subcode None, HTTP {http_status}): "
+        "treated as retryable and ambiguous (a server error)"
+    ]
+
+
+def test_known_permanent_code_in_a_server_error_stays_permanent_but_ambiguous():
+    # given: the code decides the class (cloud-api.md 2.3), the 5xx only says it may have gone out
+    verdict = classify(131026, 500)
+
+    assert verdict.error_class is ErrorClass.PERMANENT
+    assert verdict.ambiguous is True
+
+
+def test_outside_the_service_window_is_flagged_for_the_caller():
+    # when
+    error = errors.build_error(message="(#131047) Re-engagement message", code=131047)
+
+    # then
+    assert error.error_class is ErrorClass.PERMANENT
+    assert error.outside_service_window is True
+    assert error.as_dict()["outside_service_window"] is True
+    assert classify(131047, 400).outside_service_window is True
+
+
+@pytest.mark.parametrize("code", sorted(set(EXPECTED_CLASSES) - {131047}))
+def test_no_other_code_is_flagged_outside_the_service_window(code):
+    assert classify(code, 400).outside_service_window is False
+
+
+# Permanent for the message, but "pause the campaign if ... broken for everyone" / "pause if
+# systemic" in the reference table (cloud-api.md 2.4).
+PAUSE_IF_REPEATED = {131053, 132005}
+
+
+@pytest.mark.parametrize("code", sorted(PAUSE_IF_REPEATED))
+def test_media_and_text_length_errors_suggest_pausing_the_campaign_when_repeated(code):
+    # when
+    error = errors.build_error(message=f"(#{code}) error", code=code, http_status=400)
+
+    # then: each message fails on its own, but a campaign that keeps hitting it should pause
+    assert error.error_class is ErrorClass.PERMANENT
+    assert error.stops_sending is False
+    assert error.pause_campaign_if_repeated is True
+    assert error.as_dict()["pause_campaign_if_repeated"] is True
+
+
+@pytest.mark.parametrize("code", sorted(set(EXPECTED_CLASSES) - PAUSE_IF_REPEATED))
+def test_other_codes_do_not_suggest_pausing_on_repetition(code):
+    assert classify(code, 400).pause_campaign_if_repeated is False
+
+
 def test_unknown_code_flagged_transient_by_meta_is_retried():
     verdict = classify(999999, 400, transient_hint=True)
 
