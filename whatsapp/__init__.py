@@ -11,6 +11,7 @@ A plain package (no models, no imports of project apps). Other apps use:
 from __future__ import annotations
 
 from whatsapp.base import (
+    SERVICE_WINDOW,
     Backoff,
     ButtonParameter,
     CreatedTemplate,
@@ -25,10 +26,12 @@ from whatsapp.base import (
     TemplateMessage,
     TextHeader,
     WhatsAppProvider,
+    service_window_open,
 )
 from whatsapp.providers import build_provider, get_provider, reset_provider
 
 __all__ = [
+    "SERVICE_WINDOW",
     "Backoff",
     "ButtonParameter",
     "CreatedTemplate",
@@ -46,4 +49,5 @@ __all__ = [
     "build_provider",
     "get_provider",
     "reset_provider",
+    "service_window_open",
 ]

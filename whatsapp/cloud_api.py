@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -176,7 +177,10 @@ class CloudAPIProvider(WhatsAppProvider):
         *,
         preview_url: bool = False,
         biz_opaque_callback_data: str | None = None,
+        last_inbound_at: datetime | None = None,
     ) -> SendOutcome:
+        # `last_inbound_at` is not used: Meta keeps the authoritative window (our record of
+        # inbound messages may miss some) and answers 131047 itself when it is closed.
         try:
             payload = payloads.text_message_body(
                 to,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,6 +11,7 @@ from whatsapp.base import (
     ButtonParameter,
     ErrorClass,
     MediaHeader,
+    ProviderError,
     SendAccepted,
     TemplateMessage,
     TextHeader,
@@ -111,11 +113,75 @@ def test_media_header_template_is_accepted(sandbox):
     assert isinstance(outcome, SendAccepted)
 
 
-def test_text_send_is_accepted(sandbox):
-    outcome = sandbox.send_text(PHONE_NUMBER_ID, "+16505551234", "Thanks, we got it.")
+def test_text_send_inside_the_service_window_is_accepted(sandbox):
+    # given: the recipient wrote an hour ago
+    last_inbound_at = datetime.now(UTC) - timedelta(hours=1)
 
+    # when
+    outcome = sandbox.send_text(
+        PHONE_NUMBER_ID, "+16505551234", "Thanks, we got it.", last_inbound_at=last_inbound_at
+    )
+
+    # then
     assert isinstance(outcome, SendAccepted)
     assert outcome.message_status is None
+
+
+@pytest.mark.parametrize(
+    "last_inbound_at",
+    [None, datetime(2026, 3, 1, 12, 0, tzinfo=UTC) - timedelta(hours=24)],
+    ids=["never wrote", "wrote exactly 24 hours ago"],
+)
+def test_text_send_outside_the_service_window_is_refused_with_131047(
+    tmp_path, sink, last_inbound_at
+):
+    # given: the sandbox's clock says 2026-03-01 12:00 UTC
+    sandbox = SandboxProvider(
+        state_dir=tmp_path / "sandbox",
+        webhook_target=sink,
+        app_secret=APP_SECRET,
+        status_delay_seconds=0.01,
+        clock=lambda: datetime(2026, 3, 1, 12, 0, tzinfo=UTC).timestamp(),
+    )
+
+    # when
+    outcome = sandbox.send_text(
+        PHONE_NUMBER_ID, "+16505551234", "Still there?", last_inbound_at=last_inbound_at
+    )
+
+    # then
+    assert isinstance(outcome, ProviderError)
+    assert (outcome.code, outcome.http_status) == (131047, 400)
+    assert outcome.error_class is ErrorClass.PERMANENT
+    assert outcome.outside_service_window is True
+    assert outcome.details == (
+        "Message failed to send because more than 24 hours have passed since the customer last "
+        "replied to this number."
+    )
+    assert list(sandbox.accepted_requests) == []
+    assert sandbox.wait_for_webhooks(1.0) is True
+    assert sink.deliveries == []
+    sandbox.close()
+
+
+def test_text_send_just_inside_the_window_is_accepted(tmp_path, sink):
+    # given
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    sandbox = SandboxProvider(
+        state_dir=tmp_path / "sandbox", webhook_target=sink, clock=lambda: now.timestamp()
+    )
+
+    # when
+    outcome = sandbox.send_text(
+        PHONE_NUMBER_ID,
+        "+16505551234",
+        "Thanks!",
+        last_inbound_at=now - timedelta(hours=23, minutes=59),
+    )
+
+    # then
+    assert isinstance(outcome, SendAccepted)
+    sandbox.close()
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -166,7 +167,13 @@ def test_text_message_statuses_are_free_service_messages(tmp_path):
     sandbox = sandbox_with(tmp_path, sink, read_rate=0.0)
 
     # when
-    sandbox.send_text(PHONE_NUMBER_ID, "+16505551234", "Thanks!", biz_opaque_callback_data="r:1")
+    sandbox.send_text(
+        PHONE_NUMBER_ID,
+        "+16505551234",
+        "Thanks!",
+        biz_opaque_callback_data="r:1",
+        last_inbound_at=datetime.now(UTC),
+    )
     assert sandbox.wait_for_webhooks(2.0) is True
 
     # then

@@ -1,6 +1,8 @@
 """`SandboxProvider`: behaves like Meta's Cloud API for local use and demos, without Meta.
 
 * Sends are validated with Meta's rules (see validation.py) and answered with Meta-style wamids;
+* free-form text is refused with 131047 unless the caller says the recipient wrote in the last
+  24 hours (the sandbox sees no inbound messages of its own);
 * a moment later it POSTs signed status webhooks to the app, like Meta: `sent`, `delivered` and,
   for a share of messages, `read`; or, for a share, one `failed` status with a real error code;
 * created templates are stored on disk (shared by the web and worker processes), stay PENDING for
@@ -21,6 +23,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from whatsapp import errors, payloads
@@ -32,6 +35,7 @@ from whatsapp.base import (
     SendOutcome,
     TemplateMessage,
     WhatsAppProvider,
+    service_window_open,
 )
 from whatsapp.sandbox import validation
 from whatsapp.sandbox.catalogue import BUILTIN_TEMPLATES, SandboxTemplate, builtin_template
@@ -161,6 +165,7 @@ class SandboxProvider(WhatsAppProvider):
         *,
         preview_url: bool = False,
         biz_opaque_callback_data: str | None = None,
+        last_inbound_at: datetime | None = None,
     ) -> SendOutcome:
         try:
             payload = payloads.text_message_body(
@@ -174,6 +179,9 @@ class SandboxProvider(WhatsAppProvider):
         problem = validation.check_text_send(payload)
         if problem is not None:
             return problem
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
+        if not service_window_open(last_inbound_at, now=now):
+            return validation.outside_service_window_error()
         # Service messages inside the customer-service window are free.
         pricing = payloads.pricing_block(
             "service", billable=False, pricing_type="free_customer_service"

@@ -70,7 +70,7 @@ def _valid_e164(to: str) -> bool:
 
 
 def check_text_send(payload: Mapping[str, Any]) -> ProviderError | None:
-    """A free-form text needs a non-empty body. The 24 h window is not knowable here."""
+    """A free-form text needs a non-empty body. The 24 h window is checked by the provider."""
     problem = check_envelope(payload)
     if problem is not None:
         return problem
@@ -83,6 +83,16 @@ def check_text_send(payload: Mapping[str, Any]) -> ProviderError | None:
     if len(body) > 4096:
         return meta_error(100, "Invalid parameter", "text.body is longer than 4096 characters.")
     return None
+
+
+def outside_service_window_error() -> ProviderError:
+    """Meta's answer to free-form text for a user who has not written in the last 24 hours."""
+    return meta_error(
+        131047,
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer last "
+        "replied to this number.",
+    )
 
 
 def check_template_send(
