@@ -11,6 +11,7 @@ builds its own, because pooled sockets and background threads must not be shared
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "WHATSAPP_SANDBOX_WABA_ID": "100000000000001",
 }
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _cached: tuple[int, WhatsAppProvider] | None = None
 
@@ -53,14 +55,15 @@ class SettingsAccessToken:
     """The current access token, looked up on every call so rotation needs no restart.
 
     * With `WHATSAPP_ACCESS_TOKEN_FILE` set, the token is that file's content, re-read whenever
-      the file changes (rotate by replacing the file, e.g. a mounted secret);
+      the file changes (rotate by rewriting or replacing the file, e.g. a mounted secret whose
+      symlink is swapped); a file that cannot be read gives no token, so nothing is sent;
     * otherwise it is `settings.WHATSAPP_ACCESS_TOKEN` as it is at that moment (which also lets
       tests and `override_settings` swap it).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._file_cache: tuple[str, int, str] | None = None
+        self._file_cache: tuple[tuple[str, int, int, int], str] | None = None
 
     def __call__(self) -> str:
         path = setting("WHATSAPP_ACCESS_TOKEN_FILE")
@@ -69,16 +72,23 @@ class SettingsAccessToken:
         return str(setting("WHATSAPP_ACCESS_TOKEN") or "")
 
     def _from_file(self, path: str) -> str:
+        # A rewrite changes the modification time (and usually the size); a replacement (rename,
+        # symlink swap) changes the inode. Any of them means: read the file again.
         try:
-            modified = os.stat(path).st_mtime_ns
+            status = os.stat(path)
         except OSError:
             return ""
+        version = (path, status.st_ino, status.st_size, status.st_mtime_ns)
         with self._lock:
             cached = self._file_cache
-            if cached is not None and cached[0] == path and cached[1] == modified:
-                return cached[2]
-            token = Path(path).read_text(encoding="utf-8").strip()
-            self._file_cache = (path, modified, token)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            try:
+                token = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                logger.warning("WhatsApp access token file %s cannot be read", path)
+                return ""
+            self._file_cache = (version, token)
             return token
 
 

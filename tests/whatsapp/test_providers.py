@@ -6,9 +6,9 @@ import threading
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.whatsapp.helpers import ACCESS_TOKEN
+from tests.whatsapp.helpers import ACCESS_TOKEN, PHONE_NUMBER_ID
 from whatsapp import get_provider, reset_provider
-from whatsapp.base import WhatsAppProvider
+from whatsapp.base import SendAccepted, WhatsAppProvider
 from whatsapp.cloud_api import CloudAPIProvider
 from whatsapp.providers import SettingsAccessToken, build_provider
 from whatsapp.sandbox import SandboxProvider
@@ -21,7 +21,7 @@ class RecordingProvider(WhatsAppProvider):
         raise NotImplementedError
 
     def send_text(self, phone_number_id, to, body, *, preview_url=False,
-                  biz_opaque_callback_data=None):  # fmt: skip
+                  biz_opaque_callback_data=None, last_inbound_at=None):  # fmt: skip
         raise NotImplementedError
 
     def list_templates(self, waba_id):
@@ -176,3 +176,59 @@ def test_token_file_is_reread_when_it_changes(settings, tmp_path):
 
     # then
     assert token() == "second-token"
+
+
+def test_cloud_provider_sends_with_the_token_file_and_follows_its_rotation(
+    settings, tmp_path, meta_api
+):
+    # given: the token lives in a file, as a mounted secret would
+    path = tmp_path / "whatsapp-token"
+    path.write_text("token-before-rotation\n")
+    settings.WHATSAPP_PROVIDER = "cloud"
+    settings.WHATSAPP_API_BASE_URL = meta_api.base_url
+    settings.WHATSAPP_ACCESS_TOKEN = "token-from-the-environment"
+    settings.WHATSAPP_ACCESS_TOKEN_FILE = str(path)
+    meta_api.strict_templates = False
+    meta_api.access_token = "token-before-rotation"
+    provider = get_provider()
+    assert isinstance(provider.send_text(PHONE_NUMBER_ID, "+16505551234", "Hi"), SendAccepted)
+
+    # when: the file is rewritten with a new token (same size, so only the mtime differs)
+    path.write_text("token-after--rotation\n")
+    os.utime(path, ns=(path.stat().st_mtime_ns + 10**9,) * 2)
+    meta_api.access_token = "token-after--rotation"
+    outcome = provider.send_text(PHONE_NUMBER_ID, "+16505551234", "Hi again")
+
+    # then: the same provider, no restart, sends with the new token
+    assert isinstance(outcome, SendAccepted)
+    assert get_provider() is provider
+    assert [request.headers["authorization"] for request in meta_api.requests] == [
+        "Bearer token-before-rotation",
+        "Bearer token-after--rotation",
+    ]
+
+
+def test_token_file_replaced_by_another_file_is_read_again(settings, tmp_path):
+    # given: a mounted secret is rotated by pointing its name at a new file
+    first, second, link = tmp_path / "a", tmp_path / "b", tmp_path / "token"
+    first.write_text("first-token")
+    second.write_text("other-token")
+    os.utime(second, ns=(first.stat().st_mtime_ns,) * 2)
+    link.symlink_to(first)
+    settings.WHATSAPP_ACCESS_TOKEN_FILE = str(link)
+    token = SettingsAccessToken()
+    assert token() == "first-token"
+
+    # when: same size, same mtime, only the target differs
+    link.unlink()
+    link.symlink_to(second)
+
+    # then
+    assert token() == "other-token"
+
+
+def test_unreadable_token_file_gives_no_token(settings, tmp_path):
+    settings.WHATSAPP_ACCESS_TOKEN = ACCESS_TOKEN
+    settings.WHATSAPP_ACCESS_TOKEN_FILE = str(tmp_path / "missing")
+
+    assert SettingsAccessToken()() == ""
