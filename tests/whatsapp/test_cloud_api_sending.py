@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.meta_api import MetaAPIStandIn
 from tests.whatsapp.helpers import ACCESS_TOKEN, PHONE_NUMBER_ID, shared_fixture
-from whatsapp import payloads
+from whatsapp import errors, payloads
 from whatsapp.base import (
     ErrorClass,
     ProviderError,
@@ -40,6 +43,35 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A loopback port whose listen queue is full, so a new connection attempt is never answered
+    (the kernel drops its SYN): the client's connect timeout fires, as with an unreachable host."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.05)
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        try:
+            probe.connect(("127.0.0.1", port))
+        except TimeoutError:
+            pass
+        else:
+            pytest.skip("this kernel answers connections beyond the listen queue")
+    yield port
+    for filler in fillers:
+        filler.close()
+    listener.close()
 
 
 # --- Success --------------------------------------------------------------------------------
@@ -313,6 +345,94 @@ def test_server_error_is_ambiguous_and_sent_exactly_once(cloud, catalogue):
     assert outcome.ambiguous is True
     assert outcome.message == "HTTP 503: <html>Service Unavailable</html>"
     assert catalogue.send_count == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [(131000, "(#131000) Something went wrong"), (2, "(#2) Service temporarily unavailable")],
+)
+def test_server_error_with_metas_error_body_keeps_the_code_and_is_ambiguous(
+    cloud, catalogue, code, message
+):
+    # given: Meta fails with a 500 but still sends its JSON error envelope
+    catalogue.fail_next(code, http_status=500, message=message, details="Please try again.")
+
+    # when
+    outcome = cloud.send_template(PHONE_NUMBER_ID, order_update())
+
+    # then
+    assert isinstance(outcome, ProviderError)
+    assert (outcome.code, outcome.http_status) == (code, 500)
+    assert outcome.message == message
+    assert outcome.details == "Please try again."
+    assert outcome.fbtrace_id == "AStandInTraceId"
+    assert outcome.error_class is ErrorClass.RETRYABLE
+    assert outcome.ambiguous is True
+    assert outcome.backoff is errors.TRANSIENT
+    assert catalogue.send_count == 1
+
+
+def test_server_error_with_an_unknown_code_is_retryable_and_ambiguous(cloud, catalogue):
+    # given
+    catalogue.fail_next(987654, http_status=500, message="(#987654) Brand new failure")
+
+    # when
+    outcome = cloud.send_template(PHONE_NUMBER_ID, order_update())
+
+    # then
+    assert (outcome.code, outcome.http_status) == (987654, 500)
+    assert outcome.error_class is ErrorClass.RETRYABLE
+    assert outcome.ambiguous is True
+    assert outcome.title == "Unknown server error"
+
+
+def test_connect_timeout_is_retryable_and_not_ambiguous(unanswered_port):
+    # given
+    provider = CloudAPIProvider(
+        access_token=ACCESS_TOKEN,
+        base_url=f"http://127.0.0.1:{unanswered_port}",
+        connect_timeout=0.2,
+        read_timeout=5.0,
+    )
+
+    # when
+    started = time.monotonic()
+    outcome = provider.send_template(PHONE_NUMBER_ID, order_update())
+    elapsed = time.monotonic() - started
+
+    # then: the connect timeout, not the read timeout, ended the attempt; Meta never saw it
+    assert isinstance(outcome, ProviderError)
+    assert "ConnectTimeout" in outcome.message
+    assert outcome.error_class is ErrorClass.RETRYABLE
+    assert outcome.ambiguous is False
+    assert outcome.http_status is None
+    assert 0.2 <= elapsed < 2.0
+    provider.close()
+
+
+def test_paced_send_connect_timeout_is_retryable_and_not_ambiguous(unanswered_port):
+    # given
+    provider = CloudAPIProvider(
+        access_token=ACCESS_TOKEN,
+        base_url=f"http://127.0.0.1:{unanswered_port}",
+        connect_timeout=0.2,
+        read_timeout=5.0,
+    )
+
+    # when
+    future = provider.submit_template(
+        PHONE_NUMBER_ID,
+        order_update(),
+        not_before=time.monotonic(),
+        cancelled=threading.Event(),
+    )
+    outcome = future.result(timeout=3)
+
+    # then
+    assert isinstance(outcome, ProviderError)
+    assert outcome.error_class is ErrorClass.RETRYABLE
+    assert outcome.ambiguous is False
+    provider.close()
 
 
 def test_dropped_connection_is_ambiguous_and_sent_exactly_once(cloud, catalogue):

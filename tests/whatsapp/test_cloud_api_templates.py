@@ -192,3 +192,127 @@ def test_access_token_in_a_next_link_is_not_followed_into_the_url(paged_cloud, m
     second = meta_api.template_page_requests[1]
     assert second.query == {"limit": ["2"], "after": ["MA=="]}
     assert second.headers["authorization"] == f"Bearer {ACCESS_TOKEN}"
+
+
+# --- Timeouts and server errors -------------------------------------------------------------
+
+
+@pytest.fixture
+def impatient_cloud(meta_api):
+    provider = CloudAPIProvider(
+        access_token=ACCESS_TOKEN,
+        base_url=meta_api.base_url,
+        read_timeout=0.1,
+        template_page_size=2,
+    )
+    yield provider
+    provider.close()
+
+
+def test_listing_read_timeout_raises_a_retryable_error(impatient_cloud, meta_api):
+    # given
+    meta_api.add_template("order_update", "en_US")
+    meta_api.delay_next(0.4, endpoint="message_templates")
+
+    # when / then
+    with pytest.raises(ProviderError) as caught:
+        list(impatient_cloud.list_templates(WABA_ID))
+    assert caught.value.code is None
+    assert "ReadTimeout" in caught.value.message
+    assert caught.value.error_class is ErrorClass.RETRYABLE
+    assert len(meta_api.template_page_requests) == 1
+
+
+def test_listing_timeout_on_a_later_page_raises_after_the_earlier_pages(impatient_cloud, meta_api):
+    # given: three templates, two per page; the second page answers too late
+    for number in range(3):
+        meta_api.add_template(f"template_{number}", "en_US")
+    listing = impatient_cloud.list_templates(WABA_ID)
+    first_page = [next(listing).name, next(listing).name]
+    meta_api.delay_next(0.4, endpoint="message_templates")
+
+    # when / then
+    with pytest.raises(ProviderError) as caught:
+        next(listing)
+    assert first_page == ["template_0", "template_1"]
+    assert caught.value.error_class is ErrorClass.RETRYABLE
+
+
+@pytest.mark.parametrize(
+    ("script", "code", "http_status"),
+    [
+        (lambda meta: meta.server_error_next(http_status=502, body="Bad Gateway"), None, 502),
+        (
+            lambda meta: meta.fail_next(2, http_status=500, message="(#2) Service unavailable"),
+            2,
+            500,
+        ),
+    ],
+    ids=["proxy 502 without JSON", "Meta's 500 with code 2"],
+)
+def test_listing_server_error_raises_a_retryable_error(
+    paged_cloud, meta_api, script, code, http_status
+):
+    # given
+    meta_api.add_template("order_update", "en_US")
+    script(meta_api)
+
+    # when / then
+    with pytest.raises(ProviderError) as caught:
+        list(paged_cloud.list_templates(WABA_ID))
+    assert (caught.value.code, caught.value.http_status) == (code, http_status)
+    assert caught.value.error_class is ErrorClass.RETRYABLE
+
+
+def create_welcome(provider):
+    return provider.create_template(
+        WABA_ID,
+        name="welcome_three",
+        language="en_US",
+        category="UTILITY",
+        components=[{"type": "BODY", "text": "Welcome aboard."}],
+    )
+
+
+def test_create_template_read_timeout_is_ambiguous(impatient_cloud, meta_api):
+    # given: Meta creates the template but answers after the client gave up
+    meta_api.delay_next(0.4, endpoint="message_templates")
+
+    # when
+    with pytest.raises(ProviderError) as caught:
+        create_welcome(impatient_cloud)
+
+    # then: the template exists although the call failed, so a retry may meet a duplicate
+    assert caught.value.error_class is ErrorClass.RETRYABLE
+    assert caught.value.ambiguous is True
+    assert "ReadTimeout" in caught.value.message
+    assert [template["name"] for template in meta_api.templates] == ["welcome_three"]
+
+
+@pytest.mark.parametrize(
+    ("script", "code", "http_status"),
+    [
+        (lambda meta: meta.server_error_next(http_status=503, body="Unavailable"), None, 503),
+        (
+            lambda meta: meta.fail_next(131000, http_status=500, message="(#131000) Oops"),
+            131000,
+            500,
+        ),
+    ],
+    ids=["503 without JSON", "Meta's 500 with code 131000"],
+)
+def test_create_template_server_error_is_retryable_and_ambiguous(
+    cloud, meta_api, script, code, http_status
+):
+    # given
+    script(meta_api)
+
+    # when
+    with pytest.raises(ProviderError) as caught:
+        create_welcome(cloud)
+
+    # then
+    assert (caught.value.code, caught.value.http_status) == (code, http_status)
+    assert caught.value.error_class is ErrorClass.RETRYABLE
+    assert caught.value.ambiguous is True
+    assert meta_api.templates == []

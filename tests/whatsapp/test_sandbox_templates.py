@@ -111,12 +111,22 @@ def test_template_is_approved_after_the_delay_with_one_signed_webhook(tmp_path):
 
 
 def test_a_process_that_missed_the_timer_still_sees_the_approval(tmp_path):
-    # given: the creating process goes away before its approval timer fires
-    web = sandbox_at(tmp_path / "state", approval_seconds=0.0)
+    # given: the creating process goes away before its approval timer fires (a minute), and
+    # another process looks after the review time has passed
+    now = [1_700_000_000.0]
+    web = SandboxProvider(
+        state_dir=tmp_path / "state", template_approval_seconds=60, clock=lambda: now[0]
+    )
     create_table_ready(web)
     web.close()
+    now[0] += 61
     sink = WebhookSink()
-    worker = sandbox_at(tmp_path / "state", sink)
+    worker = SandboxProvider(
+        state_dir=tmp_path / "state",
+        webhook_target=sink,
+        app_secret=APP_SECRET,
+        clock=lambda: now[0],
+    )
 
     # when
     [listed] = [t for t in worker.list_templates(WABA_ID) if t.name == "table_ready"]
