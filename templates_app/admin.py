@@ -229,6 +229,15 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                     format_html_join("", "<li>{}</li>", ((problem,) for problem in problems)),
                 )
             )
+        warnings = services.template_warnings(template)
+        if warnings:
+            parts.append(
+                format_html(
+                    '<p style="color:#b35c00">Warnings (these do not stop a submission):</p>'
+                    "<ul>{}</ul>",
+                    format_html_join("", "<li>{}</li>", ((str(w),) for w in warnings)),
+                )
+            )
         return format_html(
             '<div style="max-width:40em;border:1px solid #ddd;padding:8px">{}</div>',
             format_html_join("", "{}", ((part,) for part in parts)),
@@ -300,6 +309,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             )
         obj.pk = saved.pk
         obj.refresh_from_db()
+        for warning in services.template_warnings(obj):
+            self.message_user(request, f"Warning: {warning}", messages.WARNING)
 
     # --- Actions -----------------------------------------------------------------------------
 

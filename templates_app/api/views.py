@@ -155,6 +155,7 @@ class MessageTemplateViewSet(
             "values": values,
             "rendered": {**asdict(rendered), "text": rendered.text},
             "errors": validate_values(template, values),
+            "warnings": [str(problem) for problem in services.template_warnings(template)],
             "is_sendable": selectors.template_is_sendable(template),
         }
         return Response(PreviewOutputSerializer(output).data)

@@ -2,7 +2,8 @@
 
 Public interface (what the API, admin, tasks and the apps to the right call):
 
-* drafts: `template_create_draft`, `template_update_draft`, `template_definition_problems`;
+* drafts: `template_create_draft`, `template_update_draft`, `template_definition_problems`,
+  `template_definition_warnings` and `template_warnings` (risks that block nothing);
 * submission: `template_submit`;
 * sync: `template_sync_account`, `template_sync_all` (results as `AccountSyncResult`);
 * Meta's reports (webhooks): `template_record_status_change` (returns a `TemplateStatusUpdate`
@@ -15,8 +16,10 @@ from __future__ import annotations
 from .drafts import (
     template_create_draft,
     template_definition_problems,
+    template_definition_warnings,
     template_submit,
     template_update_draft,
+    template_warnings,
 )
 from .errors import TemplateError
 from .status import (
@@ -32,10 +35,12 @@ __all__ = [
     "TemplateStatusUpdate",
     "template_create_draft",
     "template_definition_problems",
+    "template_definition_warnings",
     "template_record_quality_update",
     "template_record_status_change",
     "template_submit",
     "template_sync_account",
     "template_sync_all",
     "template_update_draft",
+    "template_warnings",
 ]

@@ -226,6 +226,25 @@ def template_definition_problems(
     return problems
 
 
+def template_definition_warnings(
+    *, components: Any, parameter_format: str, category: str = ""
+) -> list[Problem]:
+    """Risks of Meta refusing the definition on submission that Meta publishes no rule for
+    (see `placeholders.check_components`); they never block saving or submitting."""
+    return placeholders.check_components(components, parameter_format, category=category).warnings
+
+
+def template_warnings(template: MessageTemplate) -> list[Problem]:
+    """The warnings of a draft, for its author; none once Meta has reviewed the template."""
+    if template.status != TemplateStatus.DRAFT:
+        return []
+    return template_definition_warnings(
+        components=template.components,
+        parameter_format=template.parameter_format,
+        category=template.category,
+    )
+
+
 def _exists(account: WhatsAppAccount, name: str, language: str) -> bool:
     return MessageTemplate.objects.filter(
         account=account, name=name, language__iexact=language
