@@ -70,6 +70,36 @@ def test_list_filters_by_status_category_language_and_name(compliance):
     assert names(category="MARKETING", status="PAUSED") == []
 
 
+def test_name_icontains_finds_templates_by_part_of_the_name_ignoring_case(compliance):
+    MessageTemplateFactory(name="order_update")
+    MessageTemplateFactory(name="reorder_reminder")
+    MessageTemplateFactory(name="welcome")
+
+    response = compliance.get(URL, {"name__icontains": "ORDER"})
+
+    assert response.status_code == 200
+    assert [item["name"] for item in response.json()["results"]] == [
+        "order_update",
+        "reorder_reminder",
+    ]
+    # The exact filter stays exact.
+    assert compliance.get(URL, {"name": "order"}).json()["results"] == []
+
+
+def test_the_name_search_is_documented_in_the_openapi_schema(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    parameters = {
+        parameter["name"]: parameter
+        for parameter in response.json()["paths"]["/api/v1/templates/"]["get"]["parameters"]
+    }
+    assert parameters["name__icontains"]["in"] == "query"
+    assert parameters["name__icontains"]["schema"] == {"type": "string"}
+    assert parameters["name__icontains"]["description"].startswith(
+        "Templates whose name contains this text, ignoring case"
+    )
+
+
 def test_retrieve_shows_status_and_the_variable_keys(compliance):
     template = MessageTemplateFactory(status=TemplateStatus.REJECTED, rejection_reason="SCAM")
 
