@@ -72,7 +72,7 @@ class WhatsAppAccountAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Sync templates of the selected accounts")
     def sync_templates(self, request: HttpRequest, queryset: QuerySet[WhatsAppAccount]) -> None:
-        results = [services.template_sync_account(account=account) for account in queryset]
+        results = services.template_sync(accounts=list(queryset.order_by("pk")))
         _report_sync(self, request, results)
 
 
@@ -343,7 +343,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         """Pull every account's templates from Meta now (the button above the list)."""
         if not self.has_sync_permission(request):
             raise PermissionDenied
-        _report_sync(self, request, services.template_sync_all())
+        _report_sync(self, request, services.template_sync())
         return HttpResponseRedirect(reverse("admin:templates_app_messagetemplate_changelist"))
 
     def changelist_view(

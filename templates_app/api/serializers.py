@@ -132,6 +132,11 @@ class AccountSyncSerializer(serializers.Serializer):
     deleted = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     error = serializers.CharField(allow_null=True)
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What the sync's status changes led to, e.g. campaigns stopped because Meta "
+        "paused their template.",
+    )
 
 
 class SyncOutputSerializer(serializers.Serializer):

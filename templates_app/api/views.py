@@ -135,7 +135,7 @@ class MessageTemplateViewSet(
         ],
     )
     def sync(self, request: Request) -> Response:
-        results = services.template_sync_all()
+        results = services.template_sync()
         return Response(SyncOutputSerializer({"accounts": results}).data)
 
     @extend_schema(request=PreviewInputSerializer, responses={200: PreviewOutputSerializer})

@@ -293,6 +293,7 @@ def test_sync_reports_counts_per_account(marketing, cloud_settings):
                 "deleted": 0,
                 "unchanged": 0,
                 "error": None,
+                "notes": [],
             }
         ]
     }
