@@ -7,7 +7,7 @@ only after commit, so two clicks, two workers or two beats can never start a cam
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -16,8 +16,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
+from templates_app.models import (
+    MessageTemplate,
+    TemplateCategory,
+    TemplateStatus,
+    WhatsAppAccount,
+)
 from templates_app.rendering import variables
+from templates_app.services import AccountSyncResult, template_sync_accounts
+from whatsapp import WhatsAppProvider
 
 from .errors import CampaignError, IllegalTransition
 from .models import Campaign, CampaignStatus, Message, MessageStatus, ScheduleType
@@ -401,20 +408,64 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
     return True
 
 
-def campaigns_stop_using_template(*, template: MessageTemplate, reason: str) -> list[int]:
-    """A template became unsendable (paused, disabled…): stop every running campaign using it."""
+_DONE_BY_META = {
+    TemplateStatus.PAUSED: "paused by Meta",
+    TemplateStatus.DISABLED: "disabled by Meta",
+    TemplateStatus.DELETED: "deleted on Meta",
+    TemplateStatus.PENDING_DELETION: "being deleted on Meta",
+    TemplateStatus.REJECTED: "rejected by Meta",
+}
+
+
+def campaigns_stop_using_template(*, template: MessageTemplate, reason: str = "") -> list[int]:
+    """A template became unsendable (paused, disabled…): stop every running, scheduled or
+    paused campaign using its family, with `reason` on each (by default, that the template was
+    paused, disabled... by Meta). Paused campaigns are stopped too so that the reason they show
+    is the template's, and a resume is refused until Meta approves the template again (resuming
+    checks the definition, which needs an approved variant). Returns the stopped campaigns' ids.
+    """
+    if not reason:
+        done = _DONE_BY_META.get(template.status, f"set to {template.status} by Meta")
+        reason = (
+            f"Template {template.name} ({template.language}) was {done}; resume the campaign "
+            "once Meta approves the template again."
+        )
     ids = list(
         Campaign.objects.filter(
-            status__in=[CampaignStatus.RUNNING, CampaignStatus.SCHEDULED],
+            status__in=[CampaignStatus.RUNNING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED],
         )
         .filter(template__account_id=template.account_id, template__name=template.name)
+        .order_by("pk")
         .values_list("id", flat=True)
     )
     stopped = []
     for campaign_id in ids:
-        if campaign_stop(campaign_id=campaign_id, reason=reason):
+        if campaign_stop(campaign_id=campaign_id, reason=reason[:500]):
             stopped.append(campaign_id)
     return stopped
+
+
+def campaigns_sync_templates(
+    *,
+    accounts: Iterable[WhatsAppAccount] | None = None,
+    provider: WhatsAppProvider | None = None,
+) -> list[AccountSyncResult]:
+    """The templates sync every entry point runs (TIDINGS_TEMPLATE_SYNC_SERVICE): sync, then stop
+    the campaigns using each template the sync found unsendable (paused, disabled, deleted...),
+    as Meta's status webhooks do. Noted on the account's result, so the person syncing sees it.
+    """
+    results = template_sync_accounts(accounts=accounts, provider=provider)
+    for result in results:
+        for update in result.status_updates:
+            if not update.stops_campaigns:
+                continue
+            stopped = campaigns_stop_using_template(template=update.template)
+            if stopped:
+                ids = ", ".join(str(campaign_id) for campaign_id in stopped)
+                result.notes.append(
+                    f"{update.template} is {update.new_status}: stopped campaign(s) {ids}"
+                )
+    return results
 
 
 def consent_category_for(campaign: Campaign) -> str:

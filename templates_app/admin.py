@@ -72,7 +72,7 @@ class WhatsAppAccountAdmin(admin.ModelAdmin):
 
     @admin.action(permissions=["change"], description="Sync templates of the selected accounts")
     def sync_templates(self, request: HttpRequest, queryset: QuerySet[WhatsAppAccount]) -> None:
-        results = [services.template_sync_account(account=account) for account in queryset]
+        results = services.template_sync(accounts=list(queryset.order_by("pk")))
         _report_sync(self, request, results)
 
 
@@ -229,6 +229,15 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                     format_html_join("", "<li>{}</li>", ((problem,) for problem in problems)),
                 )
             )
+        warnings = services.template_warnings(template)
+        if warnings:
+            parts.append(
+                format_html(
+                    '<p style="color:#b35c00">Warnings (these do not stop a submission):</p>'
+                    "<ul>{}</ul>",
+                    format_html_join("", "<li>{}</li>", ((str(w),) for w in warnings)),
+                )
+            )
         return format_html(
             '<div style="max-width:40em;border:1px solid #ddd;padding:8px">{}</div>',
             format_html_join("", "{}", ((part,) for part in parts)),
@@ -300,6 +309,8 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             )
         obj.pk = saved.pk
         obj.refresh_from_db()
+        for warning in services.template_warnings(obj):
+            self.message_user(request, f"Warning: {warning}", messages.WARNING)
 
     # --- Actions -----------------------------------------------------------------------------
 
@@ -332,7 +343,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         """Pull every account's templates from Meta now (the button above the list)."""
         if not self.has_sync_permission(request):
             raise PermissionDenied
-        _report_sync(self, request, services.template_sync_all())
+        _report_sync(self, request, services.template_sync())
         return HttpResponseRedirect(reverse("admin:templates_app_messagetemplate_changelist"))
 
     def changelist_view(

@@ -7,15 +7,16 @@ import logging
 from celery import shared_task
 
 from .models import WhatsAppAccount
-from .services import template_sync_account, template_sync_all
+from .services import template_sync
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(queue="housekeeping", acks_late=True, ignore_result=True)
 def sync_templates() -> None:
-    """Mirror every account's templates from Meta (run by beat; safe to run twice)."""
-    for result in template_sync_all():
+    """Mirror every account's templates from Meta (run by beat; safe to run twice), with the
+    configured sync service's follow-up (campaigns stopped for paused templates)."""
+    for result in template_sync():
         logger.info("template sync: %s", result.summary())
 
 
@@ -25,4 +26,5 @@ def sync_account_templates(account_id: int) -> None:
     account = WhatsAppAccount.objects.filter(pk=account_id).first()
     if account is None:
         return
-    logger.info("template sync: %s", template_sync_account(account=account).summary())
+    for result in template_sync(accounts=[account]):
+        logger.info("template sync: %s", result.summary())

@@ -155,6 +155,12 @@ CELERY_BEAT_SCHEDULE["templates-sync"] = {
     "schedule": 15 * 60,
     "options": {"queue": "housekeeping"},
 }
+# What every sync entry point (this beat entry, the command, the API, the admin) runs: the
+# campaigns app wraps the sync to stop campaigns whose template Meta paused, disabled or deleted
+# (templates_app cannot import campaigns; see templates_app/services/sync.py).
+TIDINGS_TEMPLATE_SYNC_SERVICE = (
+    "campaigns.services.campaigns_sync_templates" if "campaigns" in INSTALLED_APPS else ""
+)
 
 # --- WhatsApp (Meta integration layer) --------------------------------------------------------
 WHATSAPP_PROVIDER = env.str("WHATSAPP_PROVIDER", default="sandbox").strip()

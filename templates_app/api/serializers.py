@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from templates_app.models import MessageTemplate, TemplateStatusChange, WhatsAppAccount
 from templates_app.rendering import variables
+from templates_app.services import template_warnings
 
 
 class VariableSerializer(serializers.Serializer):
@@ -24,6 +25,10 @@ class MessageTemplateSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     is_sendable = serializers.BooleanField(read_only=True)
     variables = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(
+        help_text="A draft's risks of refusal by Meta that block nothing (`body: ...`); empty "
+        "once the template is submitted."
+    )
 
     class Meta:
         model = MessageTemplate
@@ -44,6 +49,7 @@ class MessageTemplateSerializer(serializers.ModelSerializer):
             "meta_template_id",
             "last_synced_at",
             "variables",
+            "warnings",
             "created_at",
             "updated_at",
         ]
@@ -51,6 +57,9 @@ class MessageTemplateSerializer(serializers.ModelSerializer):
 
     def get_variables(self, template: MessageTemplate) -> list[dict[str, Any]]:
         return VariableSerializer(variables(template), many=True).data
+
+    def get_warnings(self, template: MessageTemplate) -> list[str]:
+        return [str(problem) for problem in template_warnings(template)]
 
 
 class DraftInputSerializer(serializers.Serializer):
@@ -105,7 +114,13 @@ class RenderedTemplateSerializer(serializers.Serializer):
 class PreviewOutputSerializer(serializers.Serializer):
     values = serializers.DictField(child=serializers.CharField(allow_blank=True))
     rendered = RenderedTemplateSerializer()
-    errors = serializers.ListField(child=serializers.CharField())
+    errors = serializers.ListField(
+        child=serializers.CharField(), help_text="What would stop Meta accepting a send."
+    )
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="A draft's risks of refusal by Meta on submission; they block nothing.",
+    )
     is_sendable = serializers.BooleanField()
 
 
@@ -117,6 +132,11 @@ class AccountSyncSerializer(serializers.Serializer):
     deleted = serializers.IntegerField()
     unchanged = serializers.IntegerField()
     error = serializers.CharField(allow_null=True)
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="What the sync's status changes led to, e.g. campaigns stopped because Meta "
+        "paused their template.",
+    )
 
 
 class SyncOutputSerializer(serializers.Serializer):

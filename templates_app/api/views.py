@@ -56,12 +56,19 @@ class MessageTemplateFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=TemplateStatus.choices)
     category = django_filters.ChoiceFilter(choices=TemplateCategory.choices)
     language = django_filters.CharFilter(method="filter_language")
-    name = django_filters.CharFilter()
+    name = django_filters.CharFilter(help_text="The exact template name, e.g. order_update.")
+    # Named like the campaigns API's `name__icontains`, so one search works for both lists.
+    name__icontains = django_filters.CharFilter(
+        field_name="name",
+        lookup_expr="icontains",
+        help_text="Templates whose name contains this text, ignoring case (`ORDER` finds "
+        "order_update and reorder_reminder).",
+    )
     waba_id = django_filters.CharFilter(field_name="account__waba_id")
 
     class Meta:
         model = MessageTemplate
-        fields = ["account", "status", "category", "language", "name", "waba_id"]
+        fields = ["account", "status", "category", "language", "name", "name__icontains", "waba_id"]
 
     def filter_language(self, queryset: Any, name: str, value: str) -> Any:
         # Meta writes locales both as en_US and en-US.
@@ -128,7 +135,7 @@ class MessageTemplateViewSet(
         ],
     )
     def sync(self, request: Request) -> Response:
-        results = services.template_sync_all()
+        results = services.template_sync()
         return Response(SyncOutputSerializer({"accounts": results}).data)
 
     @extend_schema(request=PreviewInputSerializer, responses={200: PreviewOutputSerializer})
@@ -155,6 +162,7 @@ class MessageTemplateViewSet(
             "values": values,
             "rendered": {**asdict(rendered), "text": rendered.text},
             "errors": validate_values(template, values),
+            "warnings": [str(problem) for problem in services.template_warnings(template)],
             "is_sendable": selectors.template_is_sendable(template),
         }
         return Response(PreviewOutputSerializer(output).data)

@@ -13,10 +13,12 @@ Every variable has a stable **key** that campaigns map values to:
 
 where `<name>` is `1`, `2`... in POSITIONAL templates and `first_name`... in NAMED ones.
 
-The authoring rules follow Meta's template documentation (cloud-api.md 4.2-4.3). Two rules have no
-published numbers and use what template authors observe instead: "too many variables for the
-length" needs at least `2 * variables + 1` words of fixed body text, and variables separated only by
-whitespace count as adjacent.
+The authoring rules follow Meta's template documentation (cloud-api.md 4.2-4.3); breaking one is
+an error. A variable may be used more than once in a text (it is one value of the send). Two of
+Meta's rules have no published numbers: variables separated only by whitespace count as adjacent
+(an error), and "too many variables for the length" (Meta's 2388293) is only a warning, given when
+the body has fewer than `2 * placeholders + 1` words of fixed text; Meta's answer on submission
+decides.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from .components import (
     substitute,
     value_problem,
 )
-from .rules import validate_components
+from .rules import ComponentCheck, check_components, validate_components
 
 __all__ = [
     "BODY_MAX_LENGTH",
@@ -49,9 +51,11 @@ __all__ = [
     "MEDIA_HEADER_FORMATS",
     "NAMED",
     "POSITIONAL",
+    "ComponentCheck",
     "Problem",
     "Variable",
     "buttons_of",
+    "check_components",
     "component_of",
     "example_values",
     "extract_variables",

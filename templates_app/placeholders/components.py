@@ -27,8 +27,10 @@ COMPONENT_TYPES = ("HEADER", "BODY", "FOOTER", "BUTTONS")
 # Anything between double braces is a placeholder candidate; the name rules are checked separately
 # so that `{{First-Name}}` gets a precise message instead of being silently treated as text.
 PLACEHOLDER_PATTERN = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-POSITIONAL_NAME = re.compile(r"^[1-9][0-9]*$")
-NAMED_NAME = re.compile(r"^[a-z_]+$")
+POSITIONAL_NAME = re.compile(r"[1-9][0-9]*\Z")
+# Meta: named parameters are lowercase letters and underscores (cloud-api.md 4.2); a name made of
+# underscores alone (`{{_}}`) names nothing a person could map, so a name starts with a letter.
+NAMED_NAME = re.compile(r"[a-z][a-z_]*\Z")
 # Meta rejects text parameters with new lines, tabs or more than 4 consecutive spaces.
 _FORBIDDEN_IN_VALUE = re.compile(r"[\n\r\t]| {5,}")
 

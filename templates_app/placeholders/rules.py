@@ -1,8 +1,14 @@
-"""Meta's authoring rules for template components, with one message per broken rule."""
+"""Meta's authoring rules for template components, with one message per broken rule.
+
+Errors are Meta's published rules (cloud-api.md 4.2-4.3): a template breaking one cannot be saved
+or submitted. Warnings are risks Meta names without publishing a limit; they never block, and
+Meta's own answer on submission is the final word.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .components import (
@@ -34,6 +40,20 @@ from .components import (
     url_suffix_example,
 )
 
+# A body with fewer words of fixed text than this per placeholder (plus one) draws a warning.
+# Meta refuses "too many variables for the length" (2388293) without saying what is too many;
+# this is a rule of thumb for when to expect that refusal, not Meta's number.
+_WORDS_PER_PLACEHOLDER = 2
+
+
+@dataclass(frozen=True)
+class ComponentCheck:
+    """The outcome of checking a template's components: `errors` block saving and submission,
+    `warnings` are shown to the author and block nothing."""
+
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
 
 def validate_components(
     components: Any,
@@ -42,11 +62,35 @@ def validate_components(
     category: str | None = None,
     require_examples: bool = False,
 ) -> list[Problem]:
-    """Meta's authoring rules for a template's components; an empty list means valid.
+    """The errors of `check_components`: Meta's authoring rules the components break; an empty
+    list means valid."""
+    return check_components(
+        components, parameter_format, category=category, require_examples=require_examples
+    ).errors
+
+
+def check_components(
+    components: Any,
+    parameter_format: str,
+    *,
+    category: str | None = None,
+    require_examples: bool = False,
+) -> ComponentCheck:
+    """Meta's authoring rules for a template's components (errors), and the risks of a refusal
+    on submission that Meta publishes no rule for (warnings).
 
     `require_examples` adds the rule Meta applies on submission: every variable (and every media
     header) needs an example value. Drafts may be saved without them.
     """
+    errors = _errors(components, parameter_format, category, require_examples)
+    body = component_of(components, "BODY")
+    warnings = _body_warnings(body) if body is not None else []
+    return ComponentCheck(errors=errors, warnings=warnings)
+
+
+def _errors(
+    components: Any, parameter_format: str, category: str | None, require_examples: bool
+) -> list[Problem]:
     fmt = upper_text(parameter_format)
     if fmt not in (POSITIONAL, NAMED):
         return [Problem("components", "The parameter format must be POSITIONAL or NAMED.")]
@@ -88,7 +132,11 @@ def validate_components(
 
 
 def _validate_names(where: str, text: str, fmt: str) -> tuple[list[str], list[Problem]]:
-    """The valid variable names of `text` (repeats included) and the problems with the others."""
+    """The valid variable names of `text` (repeats included) and the problems with the others.
+
+    A variable may appear more than once: it is one parameter of the send, and every occurrence
+    shows its value.
+    """
     problems: list[Problem] = []
     names: list[str] = []
     valid_name = POSITIONAL_NAME if fmt == POSITIONAL else NAMED_NAME
@@ -123,18 +171,14 @@ def _validate_names(where: str, text: str, fmt: str) -> tuple[list[str], list[Pr
             problems.append(
                 Problem(
                     where,
-                    f"{{{{{name}}}}} is not a valid variable name: use only lowercase letters and "
-                    "underscores, without spaces, like {{first_name}}.",
+                    f"{{{{{name}}}}} is not a valid variable name: start with a lowercase letter "
+                    "and use only lowercase letters and underscores, without spaces, like "
+                    "{{first_name}}.",
                 )
             )
     leftover = PLACEHOLDER_PATTERN.sub("", text)
     if "{{" in leftover or "}}" in leftover:
         problems.append(Problem(where, "Unbalanced braces: write each variable as {{name}}."))
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    for name in repeated:
-        problems.append(
-            Problem(where, f"{{{{{name}}}}} appears more than once; use each variable once.")
-        )
     if fmt == POSITIONAL and names:
         numbers = sorted({int(name) for name in names})
         if numbers != list(range(1, len(numbers) + 1)):
@@ -188,6 +232,8 @@ def _validate_header(header: dict[str, Any], fmt: str, require_examples: bool) -
     problems += name_problems
     if len(distinct(names)) > 1:
         problems.append(Problem("header", "A header can have at most 1 variable."))
+    if fmt == NAMED:
+        problems += _repeated_named_examples("header", header, "header_text_named_params")
     if require_examples and names:
         problems += _missing_examples(
             "header", distinct(names), header_examples(header, fmt == NAMED), fmt
@@ -232,22 +278,56 @@ def _validate_body(
                         "text between variables.",
                     )
                 )
-        count = len(placeholder_names(text))
-        words = sum(len(_words(segment)) for segment in segments)
-        needed = 2 * count + 1
-        if words < needed:
-            problems.append(
-                Problem(
-                    "body",
-                    f"Too many variables for the length of the text: {count} variables need at "
-                    f"least {needed} words of text around them (found {words}).",
-                )
-            )
+    if fmt == NAMED:
+        problems += _repeated_named_examples("body", body, "body_text_named_params")
     if require_examples and names:
         problems += _missing_examples(
             "body", distinct(names), body_examples(body, fmt == NAMED), fmt
         )
     return problems
+
+
+def _repeated_named_examples(where: str, component: dict[str, Any], key: str) -> list[Problem]:
+    # Meta: named parameters must be unique, so each is declared (with its example) once, however
+    # often the text uses it.
+    example = component.get("example")
+    entries = example.get(key) if isinstance(example, dict) else None
+    if not isinstance(entries, list):
+        return []
+    names = [
+        str(entry.get("param_name"))
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("param_name") is not None
+    ]
+    return [
+        Problem(
+            where,
+            f"{{{{{name}}}}} is declared more than once in example.{key}; give each variable "
+            "one example.",
+        )
+        for name in sorted({name for name in names if names.count(name) > 1})
+    ]
+
+
+def _body_warnings(body: dict[str, Any]) -> list[Problem]:
+    text = body.get("text")
+    if not isinstance(text, str):
+        return []
+    count = len(placeholder_names(text))
+    if not count:
+        return []
+    words = sum(len(_words(segment)) for segment in PLACEHOLDER_PATTERN.split(text)[::2])
+    if words >= _WORDS_PER_PLACEHOLDER * count + 1:
+        return []
+    return [
+        Problem(
+            "body",
+            f"{count} variable{'s' if count != 1 else ''} in {words} word"
+            f"{'s' if words != 1 else ''} of text: Meta may refuse the template on submission "
+            "for having too many variables for its length (error 2388293). If it does, add "
+            "text or remove a variable.",
+        )
+    ]
 
 
 def _words(text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -30,6 +31,7 @@ from .status import change_status, record_change, status_from_meta
 
 logger = logging.getLogger(__name__)
 
+_REASON_FOLLOWS = "Rejected by Meta on submission; Meta's reason follows with the next sync."
 # Meta's locales: a language (`es`, `fil`), optionally with a region (`en_US`, `zh_HK`).
 _LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?$")
 
@@ -140,7 +142,13 @@ def template_submit(
 
     Raises TemplateError with the rule problems, or with Meta's readable message when Meta refuses
     (bad name, duplicate, invalid example...). Nothing is stored in either case.
+
+    Meta may answer a creation with REJECTED (e.g. it disagrees with the category). That answer
+    carries no reason (cloud-api.md 4.1: id, status and category), so a sync of the account is
+    enqueued after commit: Meta's listing has the `rejected_reason` it stores on the template.
     """
+    from .. import tasks  # tasks import the services
+
     provider = provider or get_provider()
     with transaction.atomic():
         locked = (
@@ -180,12 +188,17 @@ def template_submit(
         if created.category in TemplateCategory.values:
             locked.category = created.category
         locked.save(update_fields=["meta_template_id", "category", "updated_at"])
+        status = status_from_meta(created.status)
+        rejected = status == TemplateStatus.REJECTED
         change_status(
             locked,
-            status_from_meta(created.status),
+            status,
             source=TemplateStatusChange.Source.SUBMIT,
+            reason=_REASON_FOLLOWS if rejected else "",
             changed_by=submitted_by,
         )
+        if rejected:
+            transaction.on_commit(partial(tasks.sync_account_templates.delay, locked.account_id))
     return locked
 
 
@@ -224,6 +237,25 @@ def template_definition_problems(
         require_examples=require_examples,
     )
     return problems
+
+
+def template_definition_warnings(
+    *, components: Any, parameter_format: str, category: str = ""
+) -> list[Problem]:
+    """Risks of Meta refusing the definition on submission that Meta publishes no rule for
+    (see `placeholders.check_components`); they never block saving or submitting."""
+    return placeholders.check_components(components, parameter_format, category=category).warnings
+
+
+def template_warnings(template: MessageTemplate) -> list[Problem]:
+    """The warnings of a draft, for its author; none once Meta has reviewed the template."""
+    if template.status != TemplateStatus.DRAFT:
+        return []
+    return template_definition_warnings(
+        components=template.components,
+        parameter_format=template.parameter_format,
+        category=template.category,
+    )
 
 
 def _exists(account: WhatsAppAccount, name: str, language: str) -> bool:

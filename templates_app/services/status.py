@@ -61,6 +61,13 @@ class TemplateStatusUpdate:
         """PAUSED (low quality) or DISABLED: every running campaign using it must pause."""
         return self.new_status in _UNSENDABLE_PAUSES
 
+    @property
+    def stops_campaigns(self) -> bool:
+        """A known template that can no longer be sent: approved before (now paused, disabled,
+        deleted...), or paused or disabled now. A template just created by a sync was never
+        sent, so it stops nothing (not even as a paused new variant of a family in use)."""
+        return bool(self.old_status) and (self.became_unsendable or self.pauses_campaigns)
+
 
 def template_record_status_change(
     *,

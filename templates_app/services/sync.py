@@ -1,13 +1,25 @@
-"""Mirroring Meta's templates: every account, every page, deletions kept as DELETED."""
+"""Mirroring Meta's templates: every account, every page, deletions kept as DELETED.
+
+Every entry point (beat, `manage.py sync_templates`, `POST /api/v1/templates/sync/`, the admin)
+runs `template_sync`, which hands the work to the service the project configures in
+`TIDINGS_TEMPLATE_SYNC_SERVICE`. Apps depend one way (templates_app <- campaigns), yet a sync
+that finds a template paused must stop the campaigns using it: so the campaigns app provides a
+service that wraps `template_sync_accounts` and reacts to its `status_updates`, and the project's
+settings, which know every app, name it. Without the setting (templates_app without campaigns)
+the plain sync runs.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from whatsapp import ProviderError, RemoteTemplate, WhatsAppProvider, get_provider
 
@@ -46,23 +58,54 @@ class AccountSyncResult:
     deleted: int = 0
     error: str | None = None
     status_updates: list[TemplateStatusUpdate] = field(default_factory=list)
+    # What the configured sync service did about the status updates (e.g. campaigns stopped).
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if self.error:
             return f"{self.account.name}: sync failed: {self.error}"
-        return (
+        counts = (
             f"{self.account.name}: {self.created} new, {self.updated} updated, "
             f"{self.deleted} deleted on Meta, {self.unchanged} unchanged"
         )
+        return "; ".join([counts, *self.notes])
+
+
+SyncService = Callable[..., list[AccountSyncResult]]
+
+
+def template_sync(
+    *,
+    accounts: Iterable[WhatsAppAccount] | None = None,
+    provider: WhatsAppProvider | None = None,
+) -> list[AccountSyncResult]:
+    """Sync `accounts` (every account when None) through the configured sync service, so every
+    entry point has the same consequences (see the module docstring)."""
+    return sync_service()(accounts=accounts, provider=provider)
+
+
+def sync_service() -> SyncService:
+    """`TIDINGS_TEMPLATE_SYNC_SERVICE` (a dotted path), or the plain `template_sync_accounts`."""
+    path = getattr(settings, "TIDINGS_TEMPLATE_SYNC_SERVICE", "")
+    return import_string(path) if path else template_sync_accounts
+
+
+def template_sync_accounts(
+    *,
+    accounts: Iterable[WhatsAppAccount] | None = None,
+    provider: WhatsAppProvider | None = None,
+) -> list[AccountSyncResult]:
+    """Sync `accounts` (every account when None) and nothing more; one account failing does not
+    stop the others. Sync services configured for `template_sync` build on this."""
+    provider = provider or get_provider()
+    if accounts is None:
+        accounts = WhatsAppAccount.objects.order_by("pk")
+    return [template_sync_account(account=account, provider=provider) for account in accounts]
 
 
 def template_sync_all(*, provider: WhatsAppProvider | None = None) -> list[AccountSyncResult]:
-    """Sync every account; one account failing does not stop the others."""
-    provider = provider or get_provider()
-    return [
-        template_sync_account(account=account, provider=provider)
-        for account in WhatsAppAccount.objects.order_by("pk")
-    ]
+    """Sync every account, without the configured service's follow-up (see `template_sync`)."""
+    return template_sync_accounts(provider=provider)
 
 
 def template_sync_account(

@@ -100,6 +100,41 @@ def test_a_draft_is_added_through_the_rules(admin_client):
     assert template.status_changes.get().changed_by.is_superuser
 
 
+SHORT_BODY_WARNING = (
+    "body: 1 variable in 2 words of text: Meta may refuse the template on submission for having "
+    "too many variables for its length (error 2388293). If it does, add text or remove a "
+    "variable."
+)
+
+
+def test_a_short_draft_is_saved_with_its_warning_shown(admin_client):
+    account = WhatsAppAccountFactory()
+
+    response = admin_client.post(
+        reverse("admin:templates_app_messagetemplate_add"),
+        {
+            "account": account.pk,
+            "name": "welcome",
+            "language": "en_US",
+            "category": "MARKETING",
+            "parameter_format": "POSITIONAL",
+            "components": json.dumps([{"type": "BODY", "text": "Hi {{1}}, welcome!"}]),
+            "status_changes-TOTAL_FORMS": "0",
+            "status_changes-INITIAL_FORMS": "0",
+        },
+        follow=True,
+    )
+
+    template = MessageTemplate.objects.get()
+    assert template.status == TemplateStatus.DRAFT
+    assert f"Warning: {SHORT_BODY_WARNING}" in messages_of(response)
+    change_page = admin_client.get(
+        reverse("admin:templates_app_messagetemplate_change", args=[template.pk])
+    ).content.decode()
+    assert "Warnings (these do not stop a submission):" in change_page
+    assert "1 variable in 2 words of text" in change_page
+
+
 def test_an_invalid_draft_is_shown_with_its_problems_and_not_saved(admin_client):
     account = WhatsAppAccountFactory()
 

@@ -70,6 +70,36 @@ def test_list_filters_by_status_category_language_and_name(compliance):
     assert names(category="MARKETING", status="PAUSED") == []
 
 
+def test_name_icontains_finds_templates_by_part_of_the_name_ignoring_case(compliance):
+    MessageTemplateFactory(name="order_update")
+    MessageTemplateFactory(name="reorder_reminder")
+    MessageTemplateFactory(name="welcome")
+
+    response = compliance.get(URL, {"name__icontains": "ORDER"})
+
+    assert response.status_code == 200
+    assert [item["name"] for item in response.json()["results"]] == [
+        "order_update",
+        "reorder_reminder",
+    ]
+    # The exact filter stays exact.
+    assert compliance.get(URL, {"name": "order"}).json()["results"] == []
+
+
+def test_the_name_search_is_documented_in_the_openapi_schema(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    parameters = {
+        parameter["name"]: parameter
+        for parameter in response.json()["paths"]["/api/v1/templates/"]["get"]["parameters"]
+    }
+    assert parameters["name__icontains"]["in"] == "query"
+    assert parameters["name__icontains"]["schema"] == {"type": "string"}
+    assert parameters["name__icontains"]["description"].startswith(
+        "Templates whose name contains this text, ignoring case"
+    )
+
+
 def test_retrieve_shows_status_and_the_variable_keys(compliance):
     template = MessageTemplateFactory(status=TemplateStatus.REJECTED, rejection_reason="SCAM")
 
@@ -113,6 +143,21 @@ def test_create_draft(marketing):
     assert response.json()["status"] == "DRAFT"
     template = MessageTemplate.objects.get()
     assert (template.name, template.status) == ("order_update", TemplateStatus.DRAFT)
+
+
+def test_a_short_draft_is_created_with_a_warning_that_blocks_nothing(marketing):
+    account = WhatsAppAccountFactory()
+    components = [{"type": "BODY", "text": "Hi {{1}}, welcome!"}]
+
+    response = marketing.post(URL, draft_payload(account, components=components), format="json")
+
+    assert response.status_code == 201
+    assert response.json()["warnings"] == [
+        "body: 1 variable in 2 words of text: Meta may refuse the template on submission for "
+        "having too many variables for its length (error 2388293). If it does, add text or "
+        "remove a variable."
+    ]
+    assert MessageTemplate.objects.get().status == TemplateStatus.DRAFT
 
 
 def test_an_invalid_draft_gets_per_component_errors_and_is_not_stored(marketing):
@@ -248,6 +293,7 @@ def test_sync_reports_counts_per_account(marketing, cloud_settings):
                 "deleted": 0,
                 "unchanged": 0,
                 "error": None,
+                "notes": [],
             }
         ]
     }
@@ -273,6 +319,39 @@ def test_preview_renders_with_values_and_examples_and_lists_problems(compliance)
         "button.0, header.1)."
     ]
     assert body["is_sendable"] is True
+
+
+def test_preview_lists_a_drafts_warnings_apart_from_its_errors(compliance):
+    draft = MessageTemplateFactory(
+        draft=True,
+        components=[
+            {
+                "type": "BODY",
+                "text": "Order {{1}} shipped to {{2}} today.",
+                "example": {"body_text": [["A-1", "Leeds"]]},
+            }
+        ],
+    )
+
+    body = compliance.post(f"{URL}{draft.pk}/preview/", {}, format="json").json()
+
+    assert body["rendered"]["body"] == "Order A-1 shipped to Leeds today."
+    assert body["errors"] == []
+    assert body["warnings"] == [
+        "body: 2 variables in 4 words of text: Meta may refuse the template on submission for "
+        "having too many variables for its length (error 2388293). If it does, add text or "
+        "remove a variable."
+    ]
+
+
+def test_a_reviewed_template_has_no_warnings(compliance):
+    approved = MessageTemplateFactory(
+        components=[{"type": "BODY", "text": "Order {{1}} shipped to {{2}} today."}]
+    )
+
+    assert compliance.get(f"{URL}{approved.pk}/").json()["warnings"] == []
+    preview = compliance.post(f"{URL}{approved.pk}/preview/", {}, format="json").json()
+    assert preview["warnings"] == []
 
 
 def test_preview_without_examples_shows_what_is_missing(compliance):

@@ -243,3 +243,63 @@ def test_two_people_submitting_one_draft_at_once_create_it_on_meta_once(meta_api
     ]
     assert len([r for r in meta_api.requests if r.method == "POST"]) == 1
     assert TemplateStatusChange.objects.filter(source="submit").count() == 1
+
+
+def test_a_template_meta_rejects_on_creation_gets_metas_reason_from_a_sync_right_after(
+    cloud_settings, django_capture_on_commit_callbacks
+):
+    draft = MessageTemplateFactory(draft=True)
+    # Meta's create answer has no reason; its template listing has one.
+    cloud_settings.respond_next(
+        200,
+        {"id": "5150", "status": "REJECTED", "category": "UTILITY"},
+        endpoint="message_templates",
+    )
+    cloud_settings.respond_next(
+        200,
+        {
+            "data": [
+                {
+                    "id": "5150",
+                    "name": "order_update",
+                    "language": "en_US",
+                    "status": "REJECTED",
+                    "category": "UTILITY",
+                    "components": order_update_components(),
+                    "rejected_reason": "INCORRECT_CATEGORY",
+                }
+            ]
+        },
+        endpoint="message_templates",
+    )
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        template_submit(template=draft)
+
+    assert len(callbacks) == 1
+    assert [request.method for request in cloud_settings.requests] == ["POST", "GET"]
+    draft.refresh_from_db()
+    assert (draft.status, draft.meta_template_id, draft.rejection_reason) == (
+        TemplateStatus.REJECTED,
+        "5150",
+        "INCORRECT_CATEGORY",
+    )
+    [change] = draft.status_changes.filter(source=TemplateStatusChange.Source.SUBMIT)
+    assert (change.to_status, change.reason) == (
+        TemplateStatus.REJECTED,
+        "Rejected by Meta on submission; Meta's reason follows with the next sync.",
+    )
+
+
+def test_a_template_pending_review_enqueues_no_sync(
+    cloud_settings, django_capture_on_commit_callbacks
+):
+    draft = MessageTemplateFactory(draft=True)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        template_submit(template=draft)
+
+    assert callbacks == []
+    assert [request.method for request in cloud_settings.requests] == ["POST"]
+    draft.refresh_from_db()
+    assert draft.status == TemplateStatus.PENDING

@@ -89,6 +89,32 @@ def test_render_of_a_media_header_names_the_media():
     assert rendered.header_media == "https://cdn.example.com/sale.jpg"
 
 
+def test_a_repeated_variable_shows_its_value_at_every_occurrence():
+    positional = MessageTemplateFactory.build(
+        components=[{"type": "BODY", "text": "Hi {{1}}, order {{2}} is ready. Bye {{1}}!"}]
+    )
+    named = MessageTemplateFactory.build(
+        named=True,
+        components=[{"type": "BODY", "text": "Hi {{name}}, see you soon, {{name}}."}],
+    )
+
+    assert render(positional, {"body.1": "Ana", "body.2": "B-7"}).body == (
+        "Hi Ana, order B-7 is ready. Bye Ana!"
+    )
+    assert render(named, {"body.name": "Ana"}).body == "Hi Ana, see you soon, Ana."
+
+
+def test_a_repeated_variable_is_sent_as_one_parameter():
+    template = MessageTemplateFactory.build(
+        components=[{"type": "BODY", "text": "Hi {{1}}, order {{2}} is ready. Bye {{1}}!"}]
+    )
+    values = {"body.1": "Ana", "body.2": "B-7"}
+
+    assert validate_values(template, values) == []
+    message = template_message_for(template, to="+447700900123", values=values)
+    assert message.body_parameters == ("Ana", "B-7")
+
+
 # --- Values checked before a send -------------------------------------------------------------
 
 

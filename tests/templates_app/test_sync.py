@@ -14,7 +14,14 @@ from templates_app.models import (
     TemplateStatus,
     TemplateStatusChange,
 )
-from templates_app.services import template_sync_account, template_sync_all
+from templates_app.services import (
+    AccountSyncResult,
+    TemplateStatusUpdate,
+    template_sync,
+    template_sync_account,
+    template_sync_accounts,
+    template_sync_all,
+)
 from templates_app.tasks import sync_templates
 from tests.templates_app.factories import MessageTemplateFactory, WhatsAppAccountFactory
 
@@ -111,9 +118,32 @@ def test_sync_records_every_status_change_in_the_history(account, paged_provider
         "No longer listed by Meta."
     )
     # What the campaigns side needs to pause campaigns after a sync.
-    paused_update = next(u for u in result.status_updates if u.template.name == "order_update")
-    assert paused_update.became_unsendable
-    assert paused_update.pauses_campaigns
+    updates = {(u.template.name, u.template.language): u for u in result.status_updates}
+    assert updates[("order_update", "en_US")].stops_campaigns
+    assert updates[("old_promo", "en_US")].stops_campaigns
+    # New templates were never sent: they stop nothing, whatever their status.
+    assert not updates[("order_update", "pt_BR")].stops_campaigns
+    assert not updates[("flash_sale", "en_US")].stops_campaigns
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "stops"),
+    [
+        ("APPROVED", "PAUSED", True),
+        ("APPROVED", "DISABLED", True),
+        ("APPROVED", "DELETED", True),
+        ("PAUSED", "DISABLED", True),
+        ("DISABLED", "DISABLED", True),  # a repeat still completes a cascade cut short
+        ("", "PAUSED", False),  # created by a sync: never sent
+        ("PENDING", "REJECTED", False),
+        ("PAUSED", "APPROVED", False),
+        ("APPROVED", "APPROVED", False),
+    ],
+)
+def test_which_status_updates_stop_campaigns(old, new, stops):
+    update = TemplateStatusUpdate(MessageTemplateFactory.build(), old, new, changed=old != new)
+
+    assert update.stops_campaigns is stops
 
 
 def test_a_second_sync_changes_nothing(account, paged_provider, catalogue):
@@ -200,6 +230,71 @@ def test_sync_all_syncs_every_account(meta_api, paged_provider):
 
     assert [result.account for result in results] == [first, second]
     assert MessageTemplate.objects.filter(name="welcome").count() == 2
+
+
+# --- The configured sync service ---------------------------------------------------------------
+
+SERVICE_CALLS: list[dict] = []
+
+
+def noting_sync(**arguments) -> list[AccountSyncResult]:
+    """A stand-in for the campaigns app's sync service: records its call, notes each result."""
+    SERVICE_CALLS.append(arguments)
+    results = template_sync_accounts(**arguments)
+    for result in results:
+        result.notes.append("followed up")
+    return results
+
+
+@pytest.fixture
+def noting_service(settings):
+    SERVICE_CALLS.clear()
+    settings.TIDINGS_TEMPLATE_SYNC_SERVICE = f"{__name__}.noting_sync"
+    yield SERVICE_CALLS
+    SERVICE_CALLS.clear()
+
+
+def test_the_project_configures_the_campaigns_apps_sync_service(settings):
+    assert settings.TIDINGS_TEMPLATE_SYNC_SERVICE == "campaigns.services.campaigns_sync_templates"
+
+
+def test_template_sync_runs_the_configured_service(account, paged_provider, noting_service):
+    results = template_sync(accounts=[account], provider=paged_provider)
+
+    assert noting_service == [{"accounts": [account], "provider": paged_provider}]
+    assert [result.notes for result in results] == [["followed up"]]
+    assert results[0].summary() == (
+        "Acme: 0 new, 0 updated, 0 deleted on Meta, 0 unchanged; followed up"
+    )
+
+
+def test_without_a_configured_service_the_plain_sync_runs(
+    account, meta_api, paged_provider, settings
+):
+    settings.TIDINGS_TEMPLATE_SYNC_SERVICE = ""
+    meta_api.add_template("welcome", "en_US", components=WELCOME)
+
+    [result] = template_sync(provider=paged_provider)
+
+    assert (result.account, result.created, result.notes) == (account, 1, [])
+
+
+def test_the_command_runs_the_configured_service_for_the_chosen_accounts(
+    account, cloud_settings, noting_service
+):
+    WhatsAppAccountFactory(name="Other")
+    out = io.StringIO()
+
+    call_command("sync_templates", "--waba-id", account.waba_id, stdout=out)
+
+    assert [call["accounts"] for call in noting_service] == [[account]]
+    assert out.getvalue() == "Acme: 0 new, 0 updated, 0 deleted on Meta, 0 unchanged; followed up\n"
+
+
+def test_the_periodic_task_runs_the_configured_service(account, cloud_settings, noting_service):
+    sync_templates.delay()
+
+    assert noting_service == [{"accounts": None, "provider": None}]
 
 
 # --- Entry points: command and periodic task --------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from templates_app.models import WhatsAppAccount
-from templates_app.services import template_sync_account
+from templates_app.services import template_sync
 
 
 class Command(BaseCommand):
@@ -30,8 +30,7 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"Unknown WABA id(s): {', '.join(sorted(missing))}")
         failed = 0
-        for account in accounts:
-            result = template_sync_account(account=account)
+        for result in template_sync(accounts=list(accounts)):
             if result.error:
                 failed += 1
                 self.stderr.write(result.summary())
