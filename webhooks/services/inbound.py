@@ -148,10 +148,11 @@ def _record_consent(
             return False
         return True
     marketing_only = intent is ConsentIntent.MARKETING_OPT_OUT
+    # A configured opt-out button is a keyword the user sent by tapping: the same source.
     consent_record_opt_out(
         contact=contact,
         scope=ConsentScope.MARKETING if marketing_only else ConsentScope.ALL,
-        source=ConsentSource.BUTTON if marketing_only else ConsentSource.INBOUND_KEYWORD,
+        source=ConsentSource.INBOUND_KEYWORD,
         evidence=evidence,
         captured_at=at,
         recorded_via=RECORDED_VIA,
@@ -161,7 +162,7 @@ def _record_consent(
 
 def user_preference_record(event: UserPreferenceEvent, delivery_id: int | None) -> str:
     """The user tapped Stop or Resume for this business's marketing messages in WhatsApp: a
-    marketing opt-out or opt-in with source `whatsapp_settings`. Other values (Meta's pywa-only
+    marketing opt-out or opt-in with source `whatsapp_preference`. Other values (Meta's pywa-only
     `signup`) and categories are kept as events, not acted on."""
     with transaction.atomic():
         record = event_claim(event, delivery_id=delivery_id)
@@ -185,7 +186,7 @@ def _apply_preference(event: UserPreferenceEvent) -> str:
         consent_record_opt_out(
             contact=contact,
             scope=ConsentScope.MARKETING,
-            source=ConsentSource.WHATSAPP_SETTINGS,
+            source=ConsentSource.WHATSAPP_PREFERENCE,
             evidence=evidence,
             captured_at=at,
             recorded_via=RECORDED_VIA,
@@ -195,7 +196,7 @@ def _apply_preference(event: UserPreferenceEvent) -> str:
         consent_record_opt_in(
             contact=contact,
             scope=ConsentScope.MARKETING,
-            source=ConsentSource.WHATSAPP_SETTINGS,
+            source=ConsentSource.WHATSAPP_PREFERENCE,
             evidence=evidence,
             captured_at=at,
             recorded_via=RECORDED_VIA,
