@@ -467,7 +467,7 @@ def test_moving_times_back_costs_the_same_queries_for_one_message_or_sixty():
 # --- Business-scoped user ids -------------------------------------------------------------
 
 
-def test_a_statuss_user_id_is_stored_on_a_contact_that_has_none():
+def test_the_user_id_in_a_status_is_stored_on_a_contact_that_has_none():
     message = MessageFactory(
         status=MessageStatus.SENT, wamid="wamid.M1", contact=ContactFactory(whatsapp_user_id=None)
     )

@@ -184,7 +184,7 @@ def test_a_delivered_after_a_failure_proves_delivery_and_keeps_the_failure(deliv
     assert (message.failed_at, message.error_code) == (at(NOW + 1), 131049)
 
 
-def test_a_statuss_user_id_is_stored_on_a_contact_known_by_phone_only(deliver, sent_message):
+def test_the_user_id_in_a_status_is_stored_on_a_contact_known_by_phone_only(deliver, sent_message):
     message = sent_message()
     assert message.contact.whatsapp_user_id is None
 
