@@ -8,16 +8,22 @@ committed. The rules, which make any order of the same reports end in the same s
   wamid is then recorded, which is also the reconciler's proof that the message left.
 * Each distinct (message, status) is recorded once in `MessageStatusEvent` with Meta's own
   timestamp; repeats change nothing.
-* `Message.status` only moves forward: sent < delivered < read. `failed` is terminal, with Meta's
-  error code, title and details; it is not applied over delivered or read (Meta's anomaly is kept
-  as an event and logged). Statuses Meta adds later (`played`…) are kept as events only.
+* `Message.status` only moves forward: sent < delivered < read. `failed` is terminal against
+  `sent`, but a `delivered` or `read` report proves delivery and wins over `failed` whatever the
+  order they arrive in (Meta's anomaly is logged). Either way the failure's time and Meta's
+  errors (code, title, message, details, href) stay on the message as evidence. Statuses Meta
+  adds later (`played`…) are kept as events only.
 * Timestamps are the earliest evidence: a `read` before any `delivered` fills `delivered_at` (Meta
-  sends no `delivered` when both happen at once), and any status fills `sent_at`.
-* Pricing and conversation blocks are stored for cost reporting.
+  sends no `delivered` when both happen at once), and any delivery status fills `sent_at`. A
+  repeated report with an earlier time moves the recorded time back: Meta's retries carry the
+  original time, so a later time seen first was not the real one.
+* Pricing and conversation blocks are stored for cost reporting, and a status's business-scoped
+  user id (`recipient_user_id`) on a contact that has none.
 
 Set-based: one call applies a whole webhook batch with a fixed number of queries (lock and read
-the messages, read their existing events, insert the new events, write the changed messages in
-one statement), whatever the number of statuses. Rows are locked in id order, so concurrent
+the messages, read their existing events, insert the new events, move earlier-reported events
+back, write the changed messages in one statement, store user ids), whatever the number of
+statuses. Rows are locked in id order, so concurrent
 batches touching the same messages queue instead of deadlocking.
 """
 
@@ -34,7 +40,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from whatsapp.events import StatusEvent
+from contacts.services import contacts_record_whatsapp_user_ids
+from whatsapp.events import EventError, StatusEvent
 
 from .dispatch import message_id_from_callback_data, record_marketing_opt_outs
 from .models import Message, MessageStatus, MessageStatusEvent
@@ -43,6 +50,7 @@ from .models.messages import DELIVERY_RANK
 logger = logging.getLogger(__name__)
 
 USER_STOPPED_MARKETING = 131050
+FAILED_REASON = "meta_error"
 # States a status report may move a message out of: it proves the message left, whatever our
 # side believed (still sending, queued again after an ambiguous timeout, outcome unknown).
 _NOT_YET_SENT = frozenset(
@@ -55,6 +63,8 @@ _NOT_YET_SENT = frozenset(
 )
 _DELIVERY_STATUSES = {str(status): rank for status, rank in DELIVERY_RANK.items()}
 _STATUS_OF_RANK = {rank: status for status, rank in DELIVERY_RANK.items()}
+# Skipped and expired messages never left: what Meta reports about them is kept as events only.
+_REPORTS_APPLY_TO = _NOT_YET_SENT | set(_DELIVERY_STATUSES) | {MessageStatus.FAILED}
 _WRITTEN_FIELDS = (
     "status",
     "wamid",
@@ -66,6 +76,7 @@ _WRITTEN_FIELDS = (
     "error_code",
     "error_title",
     "error_details",
+    "meta_errors",
     "pricing_category",
     "pricing_model",
     "pricing_type",
@@ -111,25 +122,33 @@ def message_statuses_apply(*, statuses: Sequence[StatusEvent]) -> StatusBatchRes
         if not reports:
             return result
 
-        existing = set(
-            MessageStatusEvent.objects.filter(message_id__in=list(reports))
+        existing: dict[tuple[int, str], MessageStatusEvent] = {
+            (event.message_id, event.status): event
+            for event in MessageStatusEvent.objects.filter(message_id__in=list(reports))
             .order_by()
-            .values_list("message_id", "status")
-        )
+            .only("pk", "message_id", "status", "occurred_at", "error_code", "error_title")
+        }
         new_events: dict[tuple[int, str], MessageStatusEvent] = {}
+        earlier: dict[tuple[int, str], MessageStatusEvent] = {}
         changed: list[Message] = []
         for message_id, message_reports in reports.items():
             message = messages[message_id]
             for status in message_reports:
-                _collect_event(status, message_id, existing, new_events, now)
+                _collect_event(status, message_id, existing, new_events, earlier, now)
             _apply(message, message_reports, now)
             if _snapshot(message) != originals[message_id]:
                 message.updated_at = now
                 changed.append(message)
         MessageStatusEvent.objects.bulk_create(new_events.values(), ignore_conflicts=True)
+        if earlier:
+            # The messages are locked, so no other batch writes their events meanwhile.
+            MessageStatusEvent.objects.bulk_update(
+                earlier.values(), ["occurred_at", "error_code", "error_title"]
+            )
         _write(changed)
         result.events_recorded = len(new_events)
         result.messages_updated = len(changed)
+        _store_user_ids(reports, messages)
 
         stopped_marketing = sorted(
             {
@@ -143,6 +162,19 @@ def message_statuses_apply(*, statuses: Sequence[StatusEvent]) -> StatusBatchRes
                 stopped_marketing, evidence="Meta error 131050 in a failed status webhook"
             )
     return result
+
+
+def _store_user_ids(reports: dict[int, list[StatusEvent]], messages: dict[int, Message]) -> None:
+    """The business-scoped user id a status names, for contacts that have none yet."""
+    named: dict[int, set[str]] = defaultdict(set)
+    for message_id, message_reports in reports.items():
+        for report in message_reports:
+            if report.recipient_user_id:
+                named[messages[message_id].contact_id].add(report.recipient_user_id)
+    # A contact named by two different ids in one batch is not ours to settle here.
+    user_ids = {contact_id: ids.pop() for contact_id, ids in named.items() if len(ids) == 1}
+    if user_ids:
+        contacts_record_whatsapp_user_ids(user_ids=user_ids)
 
 
 def _snapshot(message: Message) -> tuple[Any, ...]:
@@ -196,26 +228,37 @@ def _match(
 def _collect_event(
     status: StatusEvent,
     message_id: int,
-    existing: set[tuple[int, str]],
+    existing: dict[tuple[int, str], MessageStatusEvent],
     new_events: dict[tuple[int, str], MessageStatusEvent],
+    earlier: dict[tuple[int, str], MessageStatusEvent],
     now: dt.datetime,
 ) -> None:
+    """Each (message, status) once, at the earliest time reported for it."""
     name = (status.status or "unknown")[:32]
     key = (message_id, name)
-    if key in existing:
-        return
     occurred_at = status.occurred_at or now
+    error = status.first_error
+    recorded = existing.get(key)
+    if recorded is not None:
+        if occurred_at < recorded.occurred_at:
+            _set_event_values(recorded, occurred_at, error)
+            earlier[key] = recorded
+        return
     known = new_events.get(key)
     if known is not None and known.occurred_at <= occurred_at:
         return
-    error = status.first_error
-    new_events[key] = MessageStatusEvent(
-        message_id=message_id,
-        status=name,
-        occurred_at=occurred_at,
-        error_code=error.code if error else None,
-        error_title=(error.summary if error else "")[:300],
+    new_events[key] = _set_event_values(
+        MessageStatusEvent(message_id=message_id, status=name), occurred_at, error
     )
+
+
+def _set_event_values(
+    event: MessageStatusEvent, occurred_at: dt.datetime, error: EventError | None
+) -> MessageStatusEvent:
+    event.occurred_at = occurred_at
+    event.error_code = error.code if error else None
+    event.error_title = (error.summary if error else "")[:300]
+    return event
 
 
 def _earliest(current: dt.datetime | None, candidate: dt.datetime) -> dt.datetime:
@@ -223,10 +266,15 @@ def _earliest(current: dt.datetime | None, candidate: dt.datetime) -> dt.datetim
 
 
 def _apply(message: Message, reports: list[StatusEvent], now: dt.datetime) -> None:
-    """Fold the reports into the message (in memory; `_write` stores what changed)."""
+    """Fold the reports into the message (in memory; `_write` stores what changed).
+
+    Every rule is a maximum or a minimum over all reports seen (the highest delivery rank, the
+    earliest time of each status, whether any failure was reported), so the result does not
+    depend on the order of the reports or on how they were batched.
+    """
     current = message.status
     best_rank = _DELIVERY_STATUSES.get(current, 0)
-    failure: StatusEvent | None = None
+    failed = current == MessageStatus.FAILED
     for report in sorted(reports, key=lambda report: report.occurred_at or now):
         at = report.occurred_at or now
         rank = _DELIVERY_STATUSES.get(report.status)
@@ -238,36 +286,58 @@ def _apply(message: Message, reports: list[StatusEvent], now: dt.datetime) -> No
             if rank >= DELIVERY_RANK[MessageStatus.READ]:
                 message.read_at = _earliest(message.read_at, at)
         elif report.status == MessageStatus.FAILED:
-            message.failed_at = _earliest(message.failed_at, at)
-            failure = failure or report
+            failed = True
+            if message.failed_at is None or at < message.failed_at:
+                # The earliest failure is the one on record, with its errors.
+                message.failed_at = at
+                _store_errors(message, report.errors)
         _store_costs(message, report)
 
-    reached_delivery = best_rank >= DELIVERY_RANK[MessageStatus.DELIVERED]
-    if current not in _NOT_YET_SENT and current not in _DELIVERY_STATUSES:
-        # failed (terminal), skipped, expired: the reports stay as events only.
-        if best_rank > _DELIVERY_STATUSES.get(current, 0):
+    if current not in _REPORTS_APPLY_TO:
+        # Skipped, expired: the reports stay as events only.
+        logger.warning("message %s is %s; Meta's reports kept as events", message.pk, current)
+    elif best_rank >= DELIVERY_RANK[MessageStatus.DELIVERED]:
+        if failed:
             logger.warning(
-                "message %s is %s; Meta's later reports kept as events", message.pk, current
+                "message %s: Meta reported it failed and delivered; delivery wins", message.pk
             )
-    elif failure is not None and not reached_delivery:
-        _fail(message, failure)
-    else:
-        if failure is not None:
-            logger.warning("message %s failed after delivery; kept as an event", message.pk)
-        if best_rank > _DELIVERY_STATUSES.get(current, 0):
-            message.status = _STATUS_OF_RANK[best_rank]
+        message.status = _STATUS_OF_RANK[best_rank]
+    elif failed:
+        if current != MessageStatus.FAILED:
+            message.status = MessageStatus.FAILED
+            message.reason = FAILED_REASON
+    elif best_rank > _DELIVERY_STATUSES.get(current, 0):
+        message.status = _STATUS_OF_RANK[best_rank]
+    if message.status in _DELIVERY_STATUSES and current not in _DELIVERY_STATUSES:
+        # Why it had not left yet, or why it failed, no longer holds: Meta says it went out.
+        message.reason = ""
     if message.status not in _NOT_YET_SENT:
         message.lease_expires_at = None
 
 
-def _fail(message: Message, report: StatusEvent) -> None:
-    error = report.first_error
-    message.status = MessageStatus.FAILED
-    message.reason = "meta_error"
-    if error is not None:
-        message.error_code = error.code
-        message.error_title = error.summary[:300]
-        message.error_details = error.details or error.message
+def _store_errors(message: Message, errors: Sequence[EventError]) -> None:
+    """Meta's errors as evidence: the first in the columns, all of them whole in `meta_errors`."""
+    message.meta_errors = [
+        {
+            "code": error.code,
+            "title": error.title,
+            "message": error.message,
+            "details": error.details,
+            "href": error.href,
+        }
+        for error in errors
+    ]
+    if not errors:
+        return
+    first = errors[0]
+    message.error_code = first.code
+    message.error_title = first.summary[:300]
+    # Meta's title and message are usually the same text; a message that says more is kept.
+    message.error_details = "\n".join(
+        dict.fromkeys(
+            text for text in (first.message, first.details) if text and text != first.summary
+        )
+    )
 
 
 def _store_costs(message: Message, report: StatusEvent) -> None:

@@ -134,7 +134,12 @@ class UnmatchedStatusAdmin(ReadOnlyAdmin):
 @admin.register(InboundMessage)
 class InboundMessageAdmin(ReadOnlyAdmin):
     list_display = ("sent_at", "message_type", "contact", "short_text", "consent_action")
-    list_filter = ("message_type", "consent_action", ("sent_at", admin.DateFieldListFilter))
+    list_filter = (
+        "message_type",
+        "consent_action",
+        "consent_reply_status",
+        ("sent_at", admin.DateFieldListFilter),
+    )
     list_select_related = ("contact",)
     search_fields = ("=wamid", "=from_wa_id", "=from_user_id")
     ordering = ("-sent_at", "-id")
@@ -155,6 +160,9 @@ class InboundMessageAdmin(ReadOnlyAdmin):
         "from_user_id",
         "phone_number_id",
         "consent_action",
+        "consent_reply_status",
+        "consent_reply_wamid",
+        "consent_reply_error",
         "replied_to",
         "delivery",
     )

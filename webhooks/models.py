@@ -124,6 +124,16 @@ class UnmatchedStatus(models.Model):
         return f"{self.status} for {self.wamid or self.callback_data or '?'} ({self.state})"
 
 
+class ConsentReplyStatus(models.TextChoices):
+    """The reply to a consent keyword (TIDINGS_CONSENT_KEYWORD_REPLY), sent at most once."""
+
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    UNCERTAIN = "uncertain", "Outcome unknown (not sent again)"
+
+
 class InboundMessage(models.Model):
     """A message a user sent to one of our numbers. Personal data: purged after a retention."""
 
@@ -162,10 +172,26 @@ class InboundMessage(models.Model):
         related_name="+",
         help_text="The campaign message this counts as a reply to.",
     )
+    consent_reply_status = models.CharField(
+        max_length=16,
+        choices=ConsentReplyStatus.choices,
+        blank=True,
+        help_text="The configured reply to its opt-out or opt-in keyword, if one is due.",
+    )
+    consent_reply_wamid = models.CharField("consent reply id", max_length=128, blank=True)
+    consent_reply_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-sent_at", "-id"]
-        indexes = [models.Index(fields=["contact", "sent_at"], name="webhooks_inbound_contact")]
+        indexes = [
+            models.Index(fields=["contact", "sent_at"], name="webhooks_inbound_contact"),
+            # The sweep's work queue: consent replies whose task was lost.
+            models.Index(
+                fields=["recorded_at"],
+                condition=models.Q(consent_reply_status="pending"),
+                name="webhooks_inbound_reply_due_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.message_type or 'message'} {self.wamid}"

@@ -1,8 +1,8 @@
 """Celery tasks of the webhooks app: thin wrappers that take ids and call services.
 
-All run on the `webhooks` queue (the purge on `housekeeping`), apart from sending, and are safe to
-run twice: processing claims a pending delivery with a conditional update and every handler is
-idempotent.
+All run on the `webhooks` queue (the purge on `housekeeping`) and are safe to run twice:
+processing claims a pending delivery with a conditional update and every handler is idempotent;
+a consent reply is claimed the same way, so it is sent at most once.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ def retry_unmatched_statuses(self, unmatched_ids: list[int]) -> dict:
         raise self.retry(args=[outcome.remaining_ids], countdown=countdown)
     gave_up = services.unmatched_statuses_give_up(unmatched_ids=outcome.remaining_ids)
     return {"applied": outcome.applied, "gave_up": gave_up}
+
+
+@shared_task(queue="webhooks", acks_late=True)
+def send_consent_reply(inbound_message_id: int) -> str:
+    """Send the configured reply to a consent keyword (TIDINGS_CONSENT_KEYWORD_REPLY), once."""
+    return services.consent_reply_send(inbound_message_id=inbound_message_id)
 
 
 @shared_task(queue="webhooks")

@@ -63,6 +63,18 @@ class EventKind(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+# Kinds whose value has no timestamp of its own: their time is the entry's.
+ENTRY_TIMED_KINDS = frozenset(
+    {
+        EventKind.TEMPLATE_STATUS,
+        EventKind.TEMPLATE_QUALITY,
+        EventKind.PHONE_NUMBER_UPDATE,
+        EventKind.ACCOUNT_UPDATE,
+        EventKind.UNKNOWN,
+    }
+)
+
+
 class MalformedWebhook(ValueError):
     """The body is not a webhook at all (not JSON, not an object, no `entry` list)."""
 
@@ -97,9 +109,17 @@ class Event:
     @property
     def fingerprint(self) -> str:
         """A stable key for this event's content: the same event redelivered (in any batch, with
-        any key order) has the same fingerprint, so processing it twice can be detected."""
+        any key order) has the same fingerprint, so processing it twice can be detected.
+
+        Account-level values carry no time of their own, so a template paused a second time is
+        byte for byte the first pause: their `entry[].time` is part of the key. Meta's
+        redeliveries repeat the entry time, so they still have the same fingerprint.
+        """
+        parts: list[Any] = [self.kind.value, self.field, self.waba_id, self.phone_number_id]
+        if self.kind in ENTRY_TIMED_KINDS:
+            parts.append(self.occurred_at.isoformat() if self.occurred_at else None)
         canonical = json.dumps(
-            [self.kind.value, self.field, self.waba_id, self.phone_number_id, self.raw],
+            [*parts, self.raw],
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=True,

@@ -101,6 +101,11 @@ class Message(TimeStampedModel):
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=300, blank=True)
     error_details = models.TextField(blank=True)
+    meta_errors = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Meta's errors for a failed status, whole: code, title, message, details, href.",
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
 
     not_before = models.DateTimeField(

@@ -303,7 +303,8 @@ TIDINGS_WEBHOOK_UNMATCHED_RETRY_SECONDS = env.int(
 # A reply within this many hours after a campaign message counts as a reply to that campaign.
 TIDINGS_REPLY_ATTRIBUTION_HOURS = env.int("TIDINGS_REPLY_ATTRIBUTION_HOURS", default=72)
 # Whole-message keywords (case, accents, surrounding spaces and punctuation ignored) that opt a
-# contact out of (or back in to) all messages; nothing is sent back.
+# contact out of (or back in to) all messages; nothing is sent back unless
+# TIDINGS_CONSENT_KEYWORD_REPLY is set.
 TIDINGS_OPT_OUT_KEYWORDS = env.list(
     "TIDINGS_OPT_OUT_KEYWORDS",
     default=[
@@ -326,6 +327,9 @@ TIDINGS_OPT_OUT_BUTTONS = env.list(
         "Werbung stoppen",
     ],
 )  # fmt: skip
+# Text sent back, once, after an opt-out or opt-in keyword (or opt-out button) was recorded: a
+# free-form message, allowed because the user has just written. Empty: nothing is sent.
+TIDINGS_CONSENT_KEYWORD_REPLY = env.str("TIDINGS_CONSENT_KEYWORD_REPLY", default="")
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.tasks.sweep_webhooks",
     "schedule": 60.0,

@@ -42,7 +42,9 @@ class ConsentSource(models.TextChoices):
     ADMIN = "admin", "Admin"
     INBOUND_KEYWORD = "inbound_keyword", "Keyword sent on WhatsApp (STOP, START, ...)"
     BUTTON = "button", "Button tapped on WhatsApp"
-    WHATSAPP_SETTINGS = "whatsapp_settings", "Stop/resume in WhatsApp's business settings"
+    WHATSAPP_PREFERENCE = "whatsapp_preference", "Stop/resume marketing in WhatsApp itself"
+    # Earlier name of WHATSAPP_PREFERENCE: kept so the records written with it stay valid.
+    WHATSAPP_SETTINGS = "whatsapp_settings", "Stop/resume in WhatsApp's business settings (old)"
     DELIVERY_ERROR = "delivery_error", "Meta reported the person stopped marketing (131050)"
     IN_STORE = "in_store", "In store"
     PHONE_CALL = "phone_call", "Phone call"

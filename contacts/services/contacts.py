@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from contacts import validation
@@ -257,6 +258,51 @@ def _find_or_create_from_whatsapp(phone: str | None, user_id: str | None, name: 
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
     return contact
+
+
+def contacts_record_whatsapp_user_ids(*, user_ids: Mapping[int, str]) -> int:
+    """Store Meta's business-scoped user id on contacts that have none (a status webhook names
+    the recipient's `recipient_user_id`), so later messages that carry only the user id match.
+
+    Set-based (one read, then one update when something is new). A contact that has a user id
+    keeps it, an erased contact stays anonymous, and an id that another contact already has, or
+    that is named for two contacts, is left alone. Returns how many contacts were updated.
+    """
+    cleaned: dict[int, str] = {}
+    for contact_id, user_id in user_ids.items():
+        try:
+            value = validation.whatsapp_user_id(user_id)
+        except ContactError:
+            continue
+        if value:
+            cleaned[contact_id] = value
+    times_named = Counter(cleaned.values())
+    cleaned = {pk: value for pk, value in cleaned.items() if times_named[value] == 1}
+    if not cleaned:
+        return 0
+    rows = Contact.objects.filter(
+        Q(pk__in=list(cleaned), whatsapp_user_id__isnull=True, erased_at__isnull=True)
+        | Q(whatsapp_user_id__in=list(cleaned.values()))
+    ).values_list("pk", "whatsapp_user_id")
+    taken = {user_id for _, user_id in rows if user_id}
+    updates = {
+        pk: cleaned[pk] for pk, user_id in rows if user_id is None and cleaned[pk] not in taken
+    }
+    if not updates:
+        return 0
+    try:
+        with transaction.atomic():
+            return Contact.objects.filter(
+                pk__in=list(updates), whatsapp_user_id__isnull=True
+            ).update(
+                whatsapp_user_id=Case(
+                    *(When(pk=pk, then=Value(user_id)) for pk, user_id in updates.items())
+                ),
+                updated_at=timezone.now(),
+            )
+    except IntegrityError:
+        # Another worker gave one of these ids to a contact meanwhile; the next status retries.
+        return 0
 
 
 def contact_record_inbound(*, contact_id: int, at: datetime) -> bool:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from campaigns.dispatch import _record_accepted, callback_data_for
 from campaigns.ledger import message_record_reply, message_statuses_apply
 from campaigns.models import Message, MessageStatus, MessageStatusEvent
-from contacts.models import ConsentAction, ConsentRecord, ConsentScope, ConsentSource
+from contacts.models import ConsentAction, ConsentRecord, ConsentScope, ConsentSource, Contact
 from tests.campaigns.factories import CampaignFactory, ContactFactory, MessageFactory
 from whatsapp.events import EventError, StatusEvent
 
@@ -148,47 +148,378 @@ def test_repeating_a_batch_changes_nothing():
     assert MessageStatusEvent.objects.filter(message=message).count() == 2
 
 
-def test_a_failure_stores_metas_code_title_and_details_and_is_terminal():
-    message = MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1", sent_at=SENT_AT)
-    failed_at = T0 + dt.timedelta(seconds=5)
-    error = EventError(
-        code=131053,
-        title="Media upload error",
-        message="Media upload error",
-        details="Unsupported Video mime type text/html.",
-    )
+FAILED_AT = T0 + dt.timedelta(minutes=1)
+NOT_ON_WHATSAPP = "Message failed to send because the recipient's phone number is not on WhatsApp."
+UNDELIVERABLE = EventError(
+    code=131026,
+    title="Message undeliverable",
+    message="Message undeliverable",
+    details=NOT_ON_WHATSAPP,
+    href="/documentation/business-messaging/whatsapp/support/error-codes",
+)
+UNDELIVERABLE_AS_STORED = [
+    {
+        "code": 131026,
+        "title": "Message undeliverable",
+        "message": "Message undeliverable",
+        "details": NOT_ON_WHATSAPP,
+        "href": "/documentation/business-messaging/whatsapp/support/error-codes",
+    }
+]
 
-    message_statuses_apply(statuses=[report("failed", at=failed_at, errors=(error,))])
-    message_statuses_apply(statuses=[report("read", at=READ_AT)])
+
+def test_a_failure_stores_metas_code_title_details_and_every_error_whole():
+    message = MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1", sent_at=SENT_AT)
+    second = EventError(code=131000, title="Something went wrong", message="Try again later")
+
+    message_statuses_apply(
+        statuses=[report("failed", at=FAILED_AT, errors=(UNDELIVERABLE, second))]
+    )
 
     message.refresh_from_db()
     assert (message.status, message.reason, message.failed_at) == (
         MessageStatus.FAILED,
         "meta_error",
-        failed_at,
+        FAILED_AT,
     )
     assert (message.error_code, message.error_title, message.error_details) == (
-        131053,
-        "Media upload error",
-        "Unsupported Video mime type text/html.",
+        131026,
+        "Message undeliverable",
+        "Message failed to send because the recipient's phone number is not on WhatsApp.",
     )
-    assert MessageStatusEvent.objects.get(message=message, status="failed").error_code == 131053
+    assert message.meta_errors == [
+        *UNDELIVERABLE_AS_STORED,
+        {
+            "code": 131000,
+            "title": "Something went wrong",
+            "message": "Try again later",
+            "details": "",
+            "href": "",
+        },
+    ]
+    assert MessageStatusEvent.objects.get(message=message, status="failed").error_code == 131026
+
+
+def test_a_message_that_says_more_than_the_title_is_kept_with_the_details():
+    message = MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1")
+    error = EventError(
+        code=131053, title="Media upload error", message="Upload failed", details="text/html"
+    )
+
+    message_statuses_apply(statuses=[report("failed", at=FAILED_AT, errors=(error,))])
+
+    message.refresh_from_db()
+    assert (message.error_title, message.error_details) == (
+        "Media upload error",
+        "Upload failed\ntext/html",
+    )
+
+
+def test_a_sent_reported_after_a_failure_leaves_it_failed():
+    message = MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1")
+
+    message_statuses_apply(statuses=[report("failed", at=FAILED_AT, errors=(UNDELIVERABLE,))])
+    message_statuses_apply(statuses=[report("sent", at=SENT_AT)])
+
+    message.refresh_from_db()
+    assert (message.status, message.reason, message.sent_at, message.failed_at) == (
+        MessageStatus.FAILED,
+        "meta_error",
+        SENT_AT,
+        FAILED_AT,
+    )
+
+
+def test_a_delivery_reported_after_a_failure_proves_delivery_and_keeps_the_error_as_evidence():
+    message = MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1", sent_at=SENT_AT)
+
+    message_statuses_apply(statuses=[report("failed", at=FAILED_AT, errors=(UNDELIVERABLE,))])
+    message_statuses_apply(statuses=[report("read", at=READ_AT)])
+
+    message.refresh_from_db()
+    assert (message.status, message.reason, message.read_at) == (MessageStatus.READ, "", READ_AT)
+    assert (message.failed_at, message.error_code, message.meta_errors) == (
+        FAILED_AT,
+        131026,
+        UNDELIVERABLE_AS_STORED,
+    )
     assert [status for status, _ in events_of(message)] == ["failed", "read"]
 
 
-def test_a_failure_reported_after_delivery_is_kept_as_an_event_only():
+def test_a_failure_reported_after_delivery_changes_the_status_nothing_but_keeps_the_error():
     message = MessageFactory(status=MessageStatus.DELIVERED, wamid="wamid.M1", sent_at=SENT_AT)
 
-    message_statuses_apply(
-        statuses=[report("failed", at=READ_AT, errors=(EventError(code=131000, title="x"),))]
-    )
+    message_statuses_apply(statuses=[report("failed", at=READ_AT, errors=(UNDELIVERABLE,))])
 
     message.refresh_from_db()
-    assert (message.status, message.error_code, message.failed_at) == (
-        MessageStatus.DELIVERED,
-        None,
+    assert (message.status, message.reason) == (MessageStatus.DELIVERED, "")
+    assert (message.failed_at, message.error_code, message.meta_errors) == (
         READ_AT,
+        131026,
+        UNDELIVERABLE_AS_STORED,
     )
+
+
+def _final_state(message: Message) -> dict[str, object]:
+    message.refresh_from_db()
+    return {
+        "status": message.status,
+        "reason": message.reason,
+        "wamid_recorded": message.wamid == f"wamid.P{message.pk}",
+        "sent_at": message.sent_at,
+        "delivered_at": message.delivered_at,
+        "read_at": message.read_at,
+        "failed_at": message.failed_at,
+        "error": (message.error_code, message.error_title, message.error_details),
+        "meta_errors": message.meta_errors,
+        "lease_expires_at": message.lease_expires_at,
+        "events": events_of(message),
+    }
+
+
+def _every_order(reports: list[tuple[str, dt.datetime]]) -> dict[tuple, dict[str, object]]:
+    """The final state after each distinct order of the reports, one webhook each, on a fresh
+    message whose send result is not recorded yet."""
+    finals = {}
+    for order in sorted(set(itertools.permutations(reports))):
+        message = MessageFactory(status=MessageStatus.SENDING, lease_expires_at=T0)
+        for status, at in order:
+            message_statuses_apply(
+                statuses=[
+                    report(
+                        status,
+                        wamid=f"wamid.P{message.pk}",
+                        at=at,
+                        biz_opaque_callback_data=f"tidings:{message.pk}",
+                        errors=(UNDELIVERABLE,) if status == "failed" else (),
+                    )
+                ]
+            )
+        finals[order] = _final_state(message)
+    return finals
+
+
+UNDELIVERABLE_COLUMNS = (
+    131026,
+    "Message undeliverable",
+    NOT_ON_WHATSAPP,
+)
+DELIVERED_AND_FAILED = {
+    "status": MessageStatus.READ,
+    "reason": "",
+    "wamid_recorded": True,
+    "sent_at": SENT_AT,
+    "delivered_at": DELIVERED_AT,
+    "read_at": READ_AT,
+    "failed_at": FAILED_AT,
+    "error": UNDELIVERABLE_COLUMNS,
+    "meta_errors": UNDELIVERABLE_AS_STORED,
+    "lease_expires_at": None,
+    "events": [
+        ("sent", SENT_AT),
+        ("delivered", DELIVERED_AT),
+        ("failed", FAILED_AT),
+        ("read", READ_AT),
+    ],
+}
+
+
+def test_every_order_of_sent_delivered_read_and_failed_ends_read_with_the_failure_as_evidence():
+    reports = [
+        ("sent", SENT_AT),
+        ("delivered", DELIVERED_AT),
+        ("read", READ_AT),
+        ("failed", FAILED_AT),
+    ]
+
+    finals = _every_order(reports)
+
+    assert len(finals) == 24
+    assert {order: f for order, f in finals.items() if f != DELIVERED_AND_FAILED} == {}
+
+
+def test_every_order_with_duplicates_ends_in_the_same_state_at_the_earliest_times():
+    # A delivered repeated with a later time (the earlier one is the real one).
+    reports = [
+        ("sent", SENT_AT),
+        ("delivered", DELIVERED_AT + dt.timedelta(seconds=30)),
+        ("delivered", DELIVERED_AT),
+        ("read", READ_AT),
+        ("failed", FAILED_AT),
+    ]
+
+    finals = _every_order(reports)
+
+    assert len(finals) == 120
+    assert {order: f for order, f in finals.items() if f != DELIVERED_AND_FAILED} == {}
+
+
+def test_the_whole_set_in_one_batch_ends_in_the_same_state():
+    message = MessageFactory(status=MessageStatus.SENDING, lease_expires_at=T0)
+    ours = {"wamid": f"wamid.P{message.pk}", "biz_opaque_callback_data": f"tidings:{message.pk}"}
+
+    message_statuses_apply(
+        statuses=[
+            report("failed", at=FAILED_AT, errors=(UNDELIVERABLE,), **ours),
+            report("read", at=READ_AT, **ours),
+            report("sent", at=SENT_AT, **ours),
+            report("delivered", at=DELIVERED_AT, **ours),
+        ]
+    )
+
+    assert _final_state(message) == DELIVERED_AND_FAILED
+
+
+def test_every_order_of_sent_and_failed_ends_failed():
+    # An exact repeat of each, and a copy of the failure with a later time.
+    reports = [
+        ("sent", SENT_AT),
+        ("failed", FAILED_AT),
+        ("sent", SENT_AT),
+        ("failed", FAILED_AT),
+        ("failed", FAILED_AT + dt.timedelta(seconds=30)),
+    ]
+    failed = {
+        "status": MessageStatus.FAILED,
+        "reason": "meta_error",
+        "wamid_recorded": True,
+        "sent_at": SENT_AT,
+        "delivered_at": None,
+        "read_at": None,
+        "failed_at": FAILED_AT,
+        "error": UNDELIVERABLE_COLUMNS,
+        "meta_errors": UNDELIVERABLE_AS_STORED,
+        "lease_expires_at": None,
+        "events": [("sent", SENT_AT), ("failed", FAILED_AT)],
+    }
+
+    finals = _every_order(reports)
+
+    assert len(finals) == 30
+    assert {order: f for order, f in finals.items() if f != failed} == {}
+
+
+def test_a_repeat_with_an_earlier_time_moves_the_recorded_times_back():
+    message = MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1", sent_at=SENT_AT)
+    late_copy = DELIVERED_AT + dt.timedelta(seconds=40)
+    message_statuses_apply(statuses=[report("delivered", at=late_copy)])
+
+    message_statuses_apply(statuses=[report("delivered", at=DELIVERED_AT)])
+    message_statuses_apply(statuses=[report("delivered", at=late_copy)])
+
+    message.refresh_from_db()
+    assert message.delivered_at == DELIVERED_AT
+    assert events_of(message) == [("delivered", DELIVERED_AT)]
+
+
+def test_a_repeated_failure_with_an_earlier_time_moves_the_failure_and_its_error_back():
+    message = MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1", sent_at=SENT_AT)
+    later = EventError(code=131000, title="Something went wrong")
+    message_statuses_apply(statuses=[report("failed", at=READ_AT, errors=(later,))])
+
+    message_statuses_apply(statuses=[report("failed", at=FAILED_AT, errors=(UNDELIVERABLE,))])
+
+    message.refresh_from_db()
+    assert (message.failed_at, message.error_code, message.meta_errors) == (
+        FAILED_AT,
+        131026,
+        UNDELIVERABLE_AS_STORED,
+    )
+    event = MessageStatusEvent.objects.get(message=message)
+    assert (event.status, event.occurred_at, event.error_code, event.error_title) == (
+        "failed",
+        FAILED_AT,
+        131026,
+        "Message undeliverable",
+    )
+
+
+def test_moving_times_back_costs_the_same_queries_for_one_message_or_sixty():
+    campaign = CampaignFactory()
+
+    def batch(size: int, offset: int) -> list[StatusEvent]:
+        messages = MessageFactory.create_batch(size, campaign=campaign, status=MessageStatus.SENT)
+        for number, message in enumerate(messages):
+            Message.objects.filter(pk=message.pk).update(wamid=f"wamid.E{offset + number}")
+        message_statuses_apply(
+            statuses=[
+                report("delivered", wamid=f"wamid.E{offset + n}", at=READ_AT) for n in range(size)
+            ]
+        )
+        return [
+            report("delivered", wamid=f"wamid.E{offset + n}", at=DELIVERED_AT) for n in range(size)
+        ]
+
+    small, large = batch(1, 0), batch(60, 100)
+    with CaptureQueriesContext(connection) as one:
+        message_statuses_apply(statuses=small)
+    with CaptureQueriesContext(connection) as sixty:
+        message_statuses_apply(statuses=large)
+
+    assert len(sixty.captured_queries) == len(one.captured_queries)
+    assert set(
+        MessageStatusEvent.objects.filter(message__campaign=campaign).values_list(
+            "occurred_at", flat=True
+        )
+    ) == {DELIVERED_AT}
+
+
+# --- Business-scoped user ids -------------------------------------------------------------
+
+
+def test_the_user_id_in_a_status_is_stored_on_a_contact_that_has_none():
+    message = MessageFactory(
+        status=MessageStatus.SENT, wamid="wamid.M1", contact=ContactFactory(whatsapp_user_id=None)
+    )
+
+    message_statuses_apply(statuses=[report("delivered", recipient_user_id="US.1349120865530")])
+
+    message.contact.refresh_from_db()
+    assert message.contact.whatsapp_user_id == "US.1349120865530"
+
+
+def test_a_contacts_own_user_id_is_kept():
+    contact = ContactFactory(whatsapp_user_id="US.OWN")
+    MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1", contact=contact)
+
+    message_statuses_apply(statuses=[report("delivered", recipient_user_id="US.OTHER")])
+
+    contact.refresh_from_db()
+    assert contact.whatsapp_user_id == "US.OWN"
+
+
+def test_a_user_id_another_contact_has_is_not_given_to_a_second_one():
+    ContactFactory(whatsapp_user_id="US.TAKEN")
+    contact = ContactFactory(whatsapp_user_id=None)
+    MessageFactory(status=MessageStatus.SENT, wamid="wamid.M1", contact=contact)
+
+    result = message_statuses_apply(statuses=[report("delivered", recipient_user_id="US.TAKEN")])
+
+    contact.refresh_from_db()
+    assert (len(result.matched), contact.whatsapp_user_id) == (1, None)
+
+
+def test_user_ids_of_a_whole_batch_are_stored_in_one_update():
+    contacts = ContactFactory.create_batch(3, whatsapp_user_id=None)
+    for number, contact in enumerate(contacts):
+        MessageFactory(status=MessageStatus.SENT, wamid=f"wamid.U{number}", contact=contact)
+    reports = [
+        report("delivered", wamid=f"wamid.U{number}", recipient_user_id=f"US.{number}")
+        for number in range(3)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        message_statuses_apply(statuses=reports)
+
+    assert list(
+        Contact.objects.filter(pk__in=[c.pk for c in contacts])
+        .order_by("pk")
+        .values_list("whatsapp_user_id", flat=True)
+    ) == ["US.0", "US.1", "US.2"]
+    updates = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "contacts')
+    ]
+    assert len(updates) == 1
 
 
 def test_pricing_and_conversation_are_stored_for_cost_reporting():

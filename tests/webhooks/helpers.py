@@ -15,14 +15,17 @@ from whatsapp import signatures
 
 URL = "/webhooks/whatsapp/"
 PAYLOADS = Path(__file__).resolve().parents[1] / "payloads"
+ENTRY_TIME = 1751247548
 
 
 def payload(name: str, **values: Any) -> bytes:
     """The body of `tests/payloads/<name>.json` with its `${placeholders}` filled in.
 
-    `timestamp` defaults to now (Meta's string of Unix seconds), `callback` to "".
+    `timestamp` defaults to now (Meta's string of Unix seconds), `callback` to "", and
+    `entry_time` (an account-level entry's integer `time`) to a fixed moment.
     """
     values.setdefault("timestamp", int(time.time()))
+    values.setdefault("entry_time", ENTRY_TIME)
     values.setdefault("callback", "")
     text = string.Template((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
     body = text.substitute({key: str(value) for key, value in values.items()})

@@ -12,7 +12,7 @@ from tests.templates_app.factories import (
     SenderNumberFactory,
     WhatsAppAccountFactory,
 )
-from tests.webhooks.helpers import payload
+from tests.webhooks.helpers import ENTRY_TIME, payload
 from webhooks.models import DeliveryStatus, WebhookEvent
 
 pytestmark = pytest.mark.django_db
@@ -20,9 +20,17 @@ pytestmark = pytest.mark.django_db
 WABA_ID = "102290129340398"
 
 
-def template_status(event: str, *, language: str = "en_US", reason: str = "NONE", title: str = ""):
+def template_status(
+    event: str,
+    *,
+    language: str = "en_US",
+    reason: str = "NONE",
+    title: str = "",
+    entry_time: int = ENTRY_TIME,
+):
     return payload(
         "template_status_update",
+        entry_time=entry_time,
         waba_id=WABA_ID,
         event=event,
         template_name="order_update",
@@ -79,6 +87,42 @@ def test_a_repeated_status_update_changes_nothing(deliver, template):
     assert WebhookEvent.objects.count() == 1
 
 
+def test_a_template_paused_and_approved_twice_ends_approved_with_four_changes(deliver, template):
+    # The values of the second pause and approval are byte for byte the first ones; only the
+    # entry's time tells them apart.
+    steps = ["PAUSED", "APPROVED", "PAUSED", "APPROVED"]
+
+    deliveries = [
+        deliver(template_status(event, entry_time=ENTRY_TIME + 60 * number))
+        for number, event in enumerate(steps)
+    ]
+
+    template.refresh_from_db()
+    assert template.status == TemplateStatus.APPROVED
+    assert [d.summary for d in deliveries] == [{"template_status": 1}] * 4
+    assert list(template.status_changes.order_by("pk").values_list("from_status", "to_status")) == [
+        (TemplateStatus.APPROVED, TemplateStatus.PAUSED),
+        (TemplateStatus.PAUSED, TemplateStatus.APPROVED),
+        (TemplateStatus.APPROVED, TemplateStatus.PAUSED),
+        (TemplateStatus.PAUSED, TemplateStatus.APPROVED),
+    ]
+    assert WebhookEvent.objects.count() == 4
+
+
+def test_metas_redelivery_of_the_last_approval_is_still_a_duplicate(deliver, template):
+    for number, event in enumerate(["PAUSED", "APPROVED", "PAUSED", "APPROVED"]):
+        deliver(template_status(event, entry_time=ENTRY_TIME + 60 * number))
+    redelivered = template_status("APPROVED", entry_time=ENTRY_TIME + 180).replace(
+        b'"event"', b'"event" '
+    )
+
+    again = deliver(redelivered)
+
+    assert again.summary == {"duplicate": 1}
+    assert template.status_changes.count() == 4
+    assert WebhookEvent.objects.count() == 4
+
+
 def test_a_rejection_keeps_metas_reason_and_stops_nothing(deliver, template):
     template.status = TemplateStatus.PENDING
     template.save()
@@ -123,9 +167,10 @@ def number():
     )
 
 
-def phone_update(event: str, current_limit: str = "") -> bytes:
+def phone_update(event: str, current_limit: str = "", *, entry_time: int = ENTRY_TIME) -> bytes:
     return payload(
         "phone_number_quality_update",
+        entry_time=entry_time,
         waba_id=WABA_ID,
         display_phone_number="15550783881",
         event=event,
@@ -163,6 +208,20 @@ def test_a_flagged_number_is_rated_red_and_a_new_tier_is_stored(deliver, number)
         SenderNumber.QualityRating.RED,
         SenderNumber.MessagingLimitTier.TIER_10K,
     )
+
+
+def test_a_number_flagged_again_after_being_unflagged_is_rated_red_again(deliver, number):
+    steps = ["FLAGGED", "UNFLAGGED", "FLAGGED"]
+
+    deliveries = [
+        deliver(phone_update(event, "TIER_10K", entry_time=ENTRY_TIME + 60 * step))
+        for step, event in enumerate(steps)
+    ]
+
+    number.refresh_from_db()
+    assert number.quality_rating == SenderNumber.QualityRating.RED
+    assert [d.summary for d in deliveries] == [{"phone_number_update": 1}] * 3
+    assert WebhookEvent.objects.count() == 3
 
 
 def test_an_update_for_a_number_we_do_not_have_changes_nothing_and_is_kept(deliver):

@@ -188,11 +188,12 @@ def test_metas_stop_promotions_button_opts_out_of_marketing_only(deliver, payloa
     deliver(button(payload_value, label))
 
     contact.refresh_from_db()
+    # A tap on a configured opt-out button is recorded like a keyword the user sent.
     assert consent_records(contact)[1:] == [
         (
             ConsentAction.OPT_OUT,
             ConsentScope.MARKETING,
-            ConsentSource.BUTTON,
+            "inbound_keyword",
             "WhatsApp message wamid.B1",
         )
     ]
@@ -292,8 +293,8 @@ def test_stop_in_whatsapp_opts_out_of_marketing_and_resume_opts_back_in(deliver)
     assert contact.marketing_consent is not None
     records = consent_records(contact)[1:]
     assert [(action, scope, source) for action, scope, source, _ in records] == [
-        (ConsentAction.OPT_OUT, ConsentScope.MARKETING, ConsentSource.WHATSAPP_SETTINGS),
-        (ConsentAction.OPT_IN, ConsentScope.MARKETING, ConsentSource.WHATSAPP_SETTINGS),
+        (ConsentAction.OPT_OUT, ConsentScope.MARKETING, "whatsapp_preference"),
+        (ConsentAction.OPT_IN, ConsentScope.MARKETING, "whatsapp_preference"),
     ]
     assert records[0][3] == (f"WhatsApp marketing preference 'stop' at {at(NOW - 60).isoformat()}")
     assert list(WebhookEvent.objects.values_list("kind", "outcome").order_by("id")) == [

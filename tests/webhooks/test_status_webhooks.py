@@ -147,6 +147,53 @@ def test_the_per_user_marketing_limit_is_a_failure_without_an_opt_out(deliver, s
     assert not ConsentRecord.objects.filter(contact=message.contact).exists()
 
 
+def test_a_failure_keeps_metas_code_title_message_details_and_link(deliver, sent_message):
+    message = sent_message()
+    title = "This message was not delivered to maintain healthy ecosystem engagement."
+    details = (
+        "In order to maintain a healthy ecosystem engagement, the message failed to be delivered."
+    )
+
+    deliver(status("status_failed_131049", NOW))
+
+    message.refresh_from_db()
+    assert (message.error_code, message.error_title, message.error_details) == (
+        131049,
+        title,
+        details,
+    )
+    assert message.meta_errors == [
+        {
+            "code": 131049,
+            "title": title,
+            "message": title,
+            "details": details,
+            "href": "/documentation/business-messaging/whatsapp/support/error-codes",
+        }
+    ]
+
+
+def test_a_delivered_after_a_failure_proves_delivery_and_keeps_the_failure(deliver, sent_message):
+    message = sent_message()
+
+    deliver(status("status_failed_131049", NOW + 1))
+    deliver(status("status_delivered", NOW + 5))
+
+    message.refresh_from_db()
+    assert (message.status, message.reason) == (MessageStatus.DELIVERED, "")
+    assert (message.failed_at, message.error_code) == (at(NOW + 1), 131049)
+
+
+def test_the_user_id_in_a_status_is_stored_on_a_contact_known_by_phone_only(deliver, sent_message):
+    message = sent_message()
+    assert message.contact.whatsapp_user_id is None
+
+    deliver(payload("status_sent_bsuid", wamid=WAMID))
+
+    message.contact.refresh_from_db()
+    assert message.contact.whatsapp_user_id == "US.13491208655302741918"
+
+
 def test_a_status_meta_added_later_is_stored_as_an_event_not_crashed_on(deliver, sent_message):
     message = sent_message(status=MessageStatus.DELIVERED)
 

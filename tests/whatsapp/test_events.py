@@ -38,6 +38,7 @@ PHONE_NUMBER_ID = "106540352242922"
 def fixture(name: str, **values: object) -> dict:
     values.setdefault("timestamp", "1750030073")
     values.setdefault("callback", "")
+    values.setdefault("entry_time", 1751247548)
     text = string.Template((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
     return json.loads(text.substitute({key: str(value) for key, value in values.items()}))
 
@@ -449,6 +450,43 @@ def test_the_same_event_in_another_key_order_has_the_same_fingerprint():
 
     assert first.fingerprint == second.fingerprint
     assert other.fingerprint != first.fingerprint
+
+
+def _account_body(field: str, value: dict, *, time: int) -> dict:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "9", "time": time, "changes": [{"field": field, "value": value}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("message_template_status_update", {"event": "PAUSED", "message_template_id": 1}),
+        ("message_template_quality_update", {"new_quality_score": "RED"}),
+        ("phone_number_quality_update", {"event": "FLAGGED", "current_limit": "TIER_10K"}),
+        ("account_update", {"event": "ACCOUNT_RESTRICTION"}),
+    ],
+)
+def test_an_account_level_event_at_another_entry_time_is_another_event(field, value):
+    [first] = parse_webhook(_account_body(field, value, time=1751247548))
+    [redelivered] = parse_webhook(_account_body(field, dict(value), time=1751247548))
+    [later] = parse_webhook(_account_body(field, value, time=1751247608))
+
+    assert redelivered.fingerprint == first.fingerprint
+    assert later.fingerprint != first.fingerprint
+
+
+def test_a_status_redelivered_in_an_entry_with_another_time_is_the_same_event():
+    status = {"id": "wamid.1", "status": "sent", "timestamp": "1751247500"}
+
+    def body(time: int) -> dict:
+        value = {"metadata": {"phone_number_id": "1"}, "statuses": [status]}
+        return _account_body("messages", value, time=time)
+
+    [first], [second] = parse_webhook(body(1751247548)), parse_webhook(body(1751247608))
+
+    assert first.fingerprint == second.fingerprint
 
 
 def _shared_bodies() -> list[tuple[str, object]]:

@@ -9,7 +9,8 @@ Public interface (what the view, the tasks, the admin and the management command
 * operations: `webhook_deliveries_select`, `webhook_deliveries_replay`, `webhook_deliveries_sweep`,
   `webhook_records_purge`;
 * statuses Meta reported before we could match them: `unmatched_statuses_retry`,
-  `unmatched_statuses_give_up`, `unmatched_retry_delays`.
+  `unmatched_statuses_give_up`, `unmatched_retry_delays`;
+* the reply to a consent keyword, when one is configured: `consent_reply_send`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .deliveries import (
     webhook_delivery_store,
     webhook_records_purge,
 )
+from .replies import consent_reply_send
 from .statuses import (
     UnmatchedRetryOutcome,
     unmatched_retry_delays,
@@ -35,6 +37,7 @@ from .statuses import (
 __all__ = [
     "DeliveryOutcome",
     "UnmatchedRetryOutcome",
+    "consent_reply_send",
     "unmatched_retry_delays",
     "unmatched_statuses_give_up",
     "unmatched_statuses_retry",

@@ -43,7 +43,7 @@ from ..models import (
     WebhookDelivery,
     WebhookEvent,
 )
-from . import accounts, inbound, statuses
+from . import accounts, inbound, replies, statuses
 
 logger = logging.getLogger(__name__)
 
@@ -391,7 +391,8 @@ def webhook_deliveries_sweep(*, now: dt.datetime | None = None) -> dict[str, int
 
     Deliveries still pending after a minute, or processing for longer than a task may run, are
     queued again; statuses past their retry window get one last try and are then kept as
-    unmatched.
+    unmatched; consent replies still pending after a minute (a lost task, or Meta asked us to
+    retry) are queued again while the service window is open.
     """
     now = now or timezone.now()
     # Processing for longer than Celery's hard time limit: the worker died.
@@ -409,7 +410,15 @@ def webhook_deliveries_sweep(*, now: dt.datetime | None = None) -> dict[str, int
         )
         transaction.on_commit(partial(_enqueue_processing, waiting))
     expired = statuses.unmatched_statuses_finish_expired(now=now)
-    return {"abandoned": abandoned, "requeued": len(waiting), **expired}
+    lost_replies = replies.consent_replies_due(now=now, grace=PENDING_GRACE, limit=SWEEP_BATCH)
+    for inbound_message_id in lost_replies:
+        replies.consent_reply_enqueue(inbound_message_id)
+    return {
+        "abandoned": abandoned,
+        "requeued": len(waiting),
+        **expired,
+        "consent_replies": len(lost_replies),
+    }
 
 
 def webhook_records_purge(*, now: dt.datetime | None = None) -> dict[str, int]:

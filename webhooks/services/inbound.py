@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -28,8 +29,9 @@ from contacts.services import (
 from whatsapp.events import InboundMessageEvent, UserPreferenceEvent
 
 from ..keywords import ConsentIntent, button_intent, keyword_intent
-from ..models import InboundMessage
+from ..models import ConsentReplyStatus, InboundMessage
 from .records import event_claim
+from .replies import consent_reply_due, consent_reply_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ def inbound_message_record(event: InboundMessageEvent, delivery_id: int | None) 
 
     Opens the 24-hour service window (`last_inbound_at`), reads an opt-out or opt-in keyword or a
     marketing opt-out button (consent records with the message id as evidence; nothing is sent
-    back), and counts the message as a reply to the campaign message it answers.
+    back unless TIDINGS_CONSENT_KEYWORD_REPLY is set, and then once, after commit), and counts the
+    message as a reply to the campaign message it answers.
     """
     if not event.wamid:
         return "inbound_without_id"
@@ -105,6 +108,10 @@ def inbound_message_record(event: InboundMessageEvent, delivery_id: int | None) 
         if intent is not None and _record_consent(contact, intent, event, sent_at):
             inbound.consent_action = intent.value
             changed.append("consent_action")
+            if consent_reply_due(inbound):
+                inbound.consent_reply_status = ConsentReplyStatus.PENDING
+                changed.append("consent_reply_status")
+                transaction.on_commit(partial(consent_reply_enqueue, inbound.pk))
         replied_to = message_record_reply(
             contact_id=contact.pk,
             replied_at=sent_at,
@@ -148,10 +155,11 @@ def _record_consent(
             return False
         return True
     marketing_only = intent is ConsentIntent.MARKETING_OPT_OUT
+    # A configured opt-out button is a keyword the user sent by tapping: the same source.
     consent_record_opt_out(
         contact=contact,
         scope=ConsentScope.MARKETING if marketing_only else ConsentScope.ALL,
-        source=ConsentSource.BUTTON if marketing_only else ConsentSource.INBOUND_KEYWORD,
+        source=ConsentSource.INBOUND_KEYWORD,
         evidence=evidence,
         captured_at=at,
         recorded_via=RECORDED_VIA,
@@ -161,7 +169,7 @@ def _record_consent(
 
 def user_preference_record(event: UserPreferenceEvent, delivery_id: int | None) -> str:
     """The user tapped Stop or Resume for this business's marketing messages in WhatsApp: a
-    marketing opt-out or opt-in with source `whatsapp_settings`. Other values (Meta's pywa-only
+    marketing opt-out or opt-in with source `whatsapp_preference`. Other values (Meta's pywa-only
     `signup`) and categories are kept as events, not acted on."""
     with transaction.atomic():
         record = event_claim(event, delivery_id=delivery_id)
@@ -185,7 +193,7 @@ def _apply_preference(event: UserPreferenceEvent) -> str:
         consent_record_opt_out(
             contact=contact,
             scope=ConsentScope.MARKETING,
-            source=ConsentSource.WHATSAPP_SETTINGS,
+            source=ConsentSource.WHATSAPP_PREFERENCE,
             evidence=evidence,
             captured_at=at,
             recorded_via=RECORDED_VIA,
@@ -195,7 +203,7 @@ def _apply_preference(event: UserPreferenceEvent) -> str:
         consent_record_opt_in(
             contact=contact,
             scope=ConsentScope.MARKETING,
-            source=ConsentSource.WHATSAPP_SETTINGS,
+            source=ConsentSource.WHATSAPP_PREFERENCE,
             evidence=evidence,
             captured_at=at,
             recorded_via=RECORDED_VIA,
