@@ -37,9 +37,7 @@ def test_a_sample_that_cannot_be_personalised_is_excluded_not_counted_as_sent(me
     assert result.would_send + sum(result.excluded.values()) == result.audience
     assert [sample.contact_id for sample in result.samples] == [with_order.pk]
     skipped = {sample.contact_id: sample.reason for sample in result.skipped_samples}
-    assert skipped[without_order.pk] == (
-        "personalisation_failed: body.2 (attribute order) missing"
-    )
+    assert skipped[without_order.pk] == ("personalisation_failed: body.2 (attribute order) missing")
     assert not Message.objects.exists()
     assert meta.send_count == 0
 
