@@ -45,6 +45,7 @@ def test_the_changelist_and_a_change_page_render(staff):
 
     assert staff.get(CHANGELIST).status_code == 200
     assert staff.get(f"{CHANGELIST}{campaign.pk}/change/").status_code == 200
+    assert staff.get(f"{CHANGELIST}add/").status_code == 200
 
 
 def test_a_mapping_that_does_not_fit_is_shown_as_a_form_error_not_saved(staff):
@@ -95,6 +96,7 @@ def test_the_dry_run_page_shows_rendered_messages_and_exclusions(staff, meta):
     page = response.content.decode()
     assert response.status_code == 200
     assert f"Hi {contact.name}, your order {contact.external_id}" in page
+    assert "goes out at " in page
     assert "no_consent" in page
     assert meta.send_count == 0
 
