@@ -7,6 +7,8 @@ can require a second person to approve a send.
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -14,11 +16,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+
+from contacts.models import Contact
 
 from . import (
     admin_data_sources,  # noqa: F401 - registers the DataSource admin
@@ -26,7 +31,7 @@ from . import (
 )
 from .dry_run import campaign_dry_run
 from .errors import CampaignError
-from .models import Campaign, CampaignStatus, Message, MessageStatusEvent
+from .models import Campaign, CampaignStatus, LawfulBasis, Message, MessageStatusEvent
 from .selectors import campaign_progress
 
 STATUS_COLOURS = {
@@ -62,6 +67,28 @@ class CampaignAdminForm(forms.ModelForm):
             target = field if field in self.fields else None
             for problem in problems:
                 self.add_error(target, problem)
+        return cleaned
+
+
+class TestSendForm(forms.Form):
+    phone = forms.CharField(
+        required=False,
+        label="Staff phone number",
+        help_text="Gets the message personalised for the campaign's first recipient, without a "
+        "consent check (needs the permission to launch campaigns).",
+    )
+    contact = forms.ModelChoiceField(
+        queryset=Contact.objects.filter(erased_at__isnull=True),
+        required=False,
+        widget=forms.NumberInput,
+        label="Or a contact (id)",
+        help_text="Gets its own personalised message, only with the consent the campaign needs.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.errors and bool(cleaned.get("phone")) == bool(cleaned.get("contact")):
+            raise forms.ValidationError("Give a staff phone number or a contact, not both.")
         return cleaned
 
 
@@ -105,9 +132,11 @@ class CampaignAdmin(admin.ModelAdmin):
         "finished_at",
         "created_by",
         "progress_panel",
+        "required_consent_scope",
     ]
     actions = [
         "dry_run",
+        "test_send",
         "schedule",
         "start",
         "pause",
@@ -124,9 +153,11 @@ class CampaignAdmin(admin.ModelAdmin):
                     "sender",
                     "template",
                     "default_language",
+                    "required_consent_scope",
                     "variable_mapping",
                     "fallback_template",
                     "fallback_variable_mapping",
+                    "tracked_links",
                 ]
             },
         ),
@@ -171,6 +202,24 @@ class CampaignAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         obj.save()
 
+    def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        if obj is not None and obj.status != CampaignStatus.DRAFT:
+            return False  # kept for the audit: cancel it instead
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Campaign) -> None:
+        try:
+            services.campaign_delete(campaign_id=obj.pk)
+        except CampaignError as error:
+            raise PermissionDenied(error.message) from error
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        for campaign in queryset:
+            try:
+                services.campaign_delete(campaign_id=campaign.pk)
+            except CampaignError as error:
+                messages.error(request, f"{campaign.name}: {error.message}")
+
     # --- Display ---------------------------------------------------------------------------
 
     @admin.display(description="status", ordering="status")
@@ -180,6 +229,12 @@ class CampaignAdmin(admin.ModelAdmin):
             STATUS_COLOURS.get(campaign.status, "#6b7280"),
             campaign.get_status_display(),
         )
+
+    @admin.display(description="required consent")
+    def required_consent_scope(self, campaign: Campaign) -> str:
+        if campaign.template_id is None:
+            return "—"
+        return services.campaign_required_consent_scope(campaign)
 
     @admin.display(description="progress")
     def progress_summary(self, campaign: Campaign) -> str:
@@ -233,6 +288,18 @@ class CampaignAdmin(admin.ModelAdmin):
             return None
         return self._dry_run_page(request, campaign)
 
+    @admin.action(description="Send a test…", permissions=["change"])
+    def test_send(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse | None:
+        campaign = queryset.first()
+        if campaign is None:
+            return None
+        if queryset.count() > 1:
+            messages.warning(request, "A test is sent for one campaign at a time.")
+            return None
+        return HttpResponseRedirect(
+            reverse("admin:campaigns_campaign_test_send", args=[campaign.pk])
+        )
+
     @admin.action(description="Schedule", permissions=["launch"])
     def schedule(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         _run_transition(request, queryset, services.campaign_schedule, "Scheduled")
@@ -266,8 +333,65 @@ class CampaignAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.dry_run_view),
                 name="campaigns_campaign_dry_run",
             ),
+            path(
+                "<int:campaign_id>/test-send/",
+                self.admin_site.admin_view(self.test_send_view),
+                name="campaigns_campaign_test_send",
+            ),
             *super().get_urls(),
         ]
+
+    def test_send_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
+        """Confirm, then send the campaign's message to a staff number or a contact."""
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        form = TestSendForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                message = services.campaign_test_send(
+                    campaign_id=campaign.pk,
+                    phone=form.cleaned_data["phone"] or None,
+                    contact=form.cleaned_data["contact"],
+                    triggered_by=request.user,
+                )
+            except CampaignError as error:
+                form.add_error(None, error.message)
+                for field, problems in error.field_errors.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
+            else:
+                message_url = reverse("admin:campaigns_message_change", args=[message.pk])
+                level = messages.SUCCESS if message.status == "sent" else messages.ERROR
+                outcome = (
+                    f"sent ({message.wamid})"
+                    if message.status == "sent"
+                    else f"{message.status}: {message.error_title or message.reason}"
+                )
+                self.message_user(
+                    request,
+                    format_html(
+                        'Test message <a href="{}">{}</a> to {}: {}.',
+                        message_url,
+                        message.pk,
+                        message.contact.phone,
+                        outcome,
+                    ),
+                    level,
+                )
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Send a test: {campaign.name}",
+            "campaign": campaign,
+            "form": form,
+            "can_launch": self.has_launch_permission(request),
+            "required_consent_scope": services.campaign_required_consent_scope(campaign),
+            "opts": self.model._meta,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/test_send.html", context)
 
     def dry_run_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         campaign = get_object_or_404(Campaign, pk=campaign_id)
@@ -299,6 +423,100 @@ class MessageStatusEventInline(admin.TabularInline):
         return False
 
 
+MESSAGE_AUDIT_COLUMNS = [
+    "message_id",
+    "campaign_id",
+    "campaign",
+    "test_send",
+    "purpose",
+    "lawful_basis",
+    "contact_id",
+    "phone",
+    "consent_record_id",
+    "consent_scope",
+    "consent_source",
+    "consent_captured_at",
+    "template",
+    "language",
+    "category",
+    "status",
+    "reason",
+    "error_code",
+    "queued_at",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "triggered_by",
+]
+
+
+def _audit_campaign(message: Message) -> Campaign | None:
+    """The campaign whose purpose a message served: its own, or the one a test send previewed."""
+    return message.campaign or message.test_of_campaign
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _text(value: str) -> str:
+    """Free text typed by people: keep spreadsheet programs from running it as a formula."""
+    return "'" + value if value[:1] in {"=", "+", "-", "@"} else value
+
+
+def _message_audit_lines(queryset: QuerySet[Message]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(MESSAGE_AUDIT_COLUMNS)
+    rows = queryset.select_related(
+        "campaign", "test_of_campaign", "contact", "template", "consent_record", "triggered_by"
+    ).order_by("id")
+    for message in rows.iterator(chunk_size=2000):
+        campaign = _audit_campaign(message)
+        consent = message.consent_record
+        lawful_basis = LawfulBasis(campaign.lawful_basis).label if campaign else ""
+        yield writer.writerow(
+            [
+                _cell(value)
+                for value in (
+                    message.pk,
+                    message.campaign_id,
+                    _text(campaign.name) if campaign else "",
+                    "yes" if message.test_of_campaign_id else "no",
+                    _text(campaign.purpose) if campaign else "",
+                    lawful_basis,
+                    message.contact_id,
+                    message.contact.phone,
+                    message.consent_record_id,
+                    consent.scope if consent else None,
+                    consent.source if consent else None,
+                    consent.captured_at if consent else None,
+                    message.template.name if message.template else None,
+                    message.template.language if message.template else None,
+                    message.category,
+                    message.status,
+                    _text(message.reason),
+                    message.error_code,
+                    message.queued_at,
+                    message.sent_at,
+                    message.delivered_at,
+                    message.read_at,
+                    message.failed_at,
+                    _text(message.triggered_by.get_username()) if message.triggered_by else None,
+                )
+            ]
+        )
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     """The outbound ledger: read-only, for support and compliance."""
@@ -310,18 +528,21 @@ class MessageAdmin(admin.ModelAdmin):
         "status",
         "reason",
         "error_code",
+        "purpose",
+        "lawful_basis",
         "sent_at",
         "delivered_at",
         "read_at",
     ]
     list_filter = ["status", "category", "pricing_category", "campaign"]
     search_fields = ["wamid", "contact__phone", "idempotency_key"]
-    list_select_related = ["campaign", "contact"]
+    list_select_related = ["campaign", "test_of_campaign", "contact"]
     show_full_result_count = False
     inlines = [MessageStatusEventInline]
+    actions = ["export_audit"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in Message._meta.fields]
+        return ["purpose", "lawful_basis", *(field.name for field in Message._meta.fields)]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -331,3 +552,23 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="purpose")
+    def purpose(self, message: Message) -> str:
+        campaign = _audit_campaign(message)
+        return campaign.purpose if campaign and campaign.purpose else "—"
+
+    @admin.display(description="lawful basis")
+    def lawful_basis(self, message: Message) -> str:
+        campaign = _audit_campaign(message)
+        return campaign.get_lawful_basis_display() if campaign else "—"
+
+    @admin.action(description="Export message audit (CSV)", permissions=["view"])
+    def export_audit(
+        self, request: HttpRequest, queryset: QuerySet[Message]
+    ) -> StreamingHttpResponse:
+        """Every selected message with the purpose, lawful basis and consent it relied on."""
+        response = StreamingHttpResponse(_message_audit_lines(queryset), content_type="text/csv")
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="message-audit-{stamp}.csv"'
+        return response

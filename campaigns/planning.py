@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 import phonenumbers
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.selectors import contacts_consent_for_category, iter_id_chunks, segment_contacts
-from templates_app.models import MessageTemplate, TemplateCategory
+from templates_app.models import MessageTemplate, TemplateCategory, TemplateStatus
 from templates_app.selectors import template_variant_for
 
+from .frequency import frequency_capped_contact_ids
 from .models import Campaign, Message, MessageStatus, ScheduleType, SkipReason
 from .scheduling import after_quiet_hours, local_send_instant, zone
 
@@ -58,11 +58,17 @@ def campaign_idempotency_key(campaign_id: int, contact_id: int) -> str:
 
 
 class VariantChooser:
-    """The family's approved variant per contact language, looked up once per language."""
+    """The family's approved variant per contact language, looked up once per language.
+
+    The fallback template is a family too: a contact gets its variant by the same rules as the
+    main template's (exact language, base language, the campaign's default language), else the
+    fallback variant the campaign names.
+    """
 
     def __init__(self, campaign: Campaign) -> None:
         self._campaign = campaign
         self._by_language: dict[str, MessageTemplate | None] = {}
+        self._fallback_by_language: dict[str, MessageTemplate | None] = {}
 
     def for_language(self, language: str) -> MessageTemplate | None:
         if language not in self._by_language:
@@ -74,6 +80,35 @@ class VariantChooser:
                 default_language=self._campaign.default_language,
             )
         return self._by_language[language]
+
+    def fallback_for_language(self, language: str) -> MessageTemplate | None:
+        """The fallback family's variant for `language`; None without a sendable one.
+
+        A variant whose category differs from the main template's is never used: consent was
+        checked for the main template's category (Meta can recategorise a template).
+        """
+        if language not in self._fallback_by_language:
+            fallback = self._campaign.fallback_template
+            variant = None
+            if fallback is not None:
+                variant = template_variant_for(
+                    account=fallback.account,
+                    name=fallback.name,
+                    language=language or None,
+                    default_language=self._campaign.default_language,
+                )
+                if variant is None and fallback.status == TemplateStatus.APPROVED:
+                    variant = fallback
+                if variant is not None and variant.category != self._campaign.template.category:
+                    variant = None
+            self._fallback_by_language[language] = variant
+        return self._fallback_by_language[language]
+
+    def template_for(self, *, language: str, variant: str) -> MessageTemplate | None:
+        """The variant to send for a personalisation outcome ("primary" or "fallback")."""
+        if variant == "fallback":
+            return self.fallback_for_language(language)
+        return self.for_language(language)
 
 
 def _marketing_undeliverable(phone: str) -> bool:
@@ -90,22 +125,6 @@ def _valid_phone(phone: str) -> bool:
         return phonenumbers.is_valid_number(phonenumbers.parse(phone, None))
     except phonenumbers.NumberParseException:
         return False
-
-
-def frequency_capped_contact_ids(campaign: Campaign, contact_ids: Sequence[int]) -> set[int]:
-    """Contacts who already got `frequency_cap_count` marketing messages in the rolling window."""
-    if not campaign.frequency_cap_count or not campaign.frequency_cap_window_hours:
-        return set()
-    since = timezone.now() - dt.timedelta(hours=campaign.frequency_cap_window_hours)
-    rows = (
-        Message.objects.filter(contact_id__in=contact_ids, category=TemplateCategory.MARKETING)
-        .exclude(campaign=campaign)
-        .filter(Q(sent_at__gte=since) | Q(status=MessageStatus.SENDING))
-        .values("contact_id")
-        .annotate(sent=Count("id"))
-        .filter(sent__gte=campaign.frequency_cap_count)
-    )
-    return {row["contact_id"] for row in rows}
 
 
 def campaign_first_send_instant(campaign: Campaign, now: dt.datetime) -> dt.datetime:
@@ -139,12 +158,7 @@ def decide_chunk(
     category = campaign.template.category
     ids = [contact.id for contact in contacts]
     consent = contacts_consent_for_category(contact_ids=ids, category=category)
-    capped = (
-        frequency_capped_contact_ids(campaign, ids)
-        if category == TemplateCategory.MARKETING
-        else set()
-    )
-    decisions = []
+    decisions: list[PlanDecision] = []
     for contact in contacts:
         variant = variants.for_language(contact.language or "")
         template_id = variant.id if variant else None
@@ -159,8 +173,6 @@ def decide_chunk(
             reason = SkipReason.NO_LANGUAGE_VARIANT
         elif category == TemplateCategory.MARKETING and _marketing_undeliverable(contact.phone):
             reason = SkipReason.MARKETING_NOT_DELIVERED
-        elif contact.id in capped:
-            reason = SkipReason.FREQUENCY_CAP
         if reason:
             decisions.append(
                 PlanDecision(contact.id, template_id, MessageStatus.SKIPPED, str(reason))
@@ -175,6 +187,20 @@ def decide_chunk(
                     consent_record_id=consent[contact.id],
                 )
             )
+    # The cap is checked at each contact's own send time, which may be a day away.
+    queued = [d for d in decisions if d.status == MessageStatus.QUEUED]
+    capped = frequency_capped_contact_ids(
+        campaign=campaign,
+        contact_ids=[d.contact_id for d in queued],
+        at={d.contact_id: d.not_before or now for d in queued},
+        include_planned=True,
+    )
+    for decision in queued:
+        if decision.contact_id in capped:
+            decision.status = MessageStatus.SKIPPED
+            decision.reason = str(SkipReason.FREQUENCY_CAP)
+            decision.not_before = None
+            decision.consent_record_id = None
     return decisions
 
 

@@ -10,24 +10,26 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from templates_app.models import (
-    MessageTemplate,
-    TemplateCategory,
-    TemplateStatus,
-    WhatsAppAccount,
+from contacts.models import Contact
+from templates_app.models import MessageTemplate, TemplateStatus, WhatsAppAccount
+from templates_app.rendering import (
+    TemplateValuesError,
+    template_message_for,
+    validate_values,
+    variables,
 )
-from templates_app.rendering import variables
 from templates_app.services import AccountSyncResult, template_sync_accounts
 from whatsapp import WhatsAppProvider
 
 from .errors import CampaignError, IllegalTransition
-from .models import Campaign, CampaignStatus, Message, MessageStatus, ScheduleType
+from .models import Campaign, CampaignStatus, Message, MessageStatus, ScheduleType, SkipReason
 from .scheduling import UTC
 
 EDITABLE_STATES = {CampaignStatus.DRAFT, CampaignStatus.SCHEDULED}
@@ -108,6 +110,15 @@ def _tracked_link_errors(tracked: Any, templates: list[MessageTemplate]) -> list
         if not isinstance(target, str) or not target.startswith(("https://", "http://")):
             problems.append(f"{key}: the target must be an http(s) address.")
             continue
+        before_value = urlsplit(target.split("{value}", 1)[0])
+        if not before_value.netloc or not (before_value.path or before_value.query):
+            # The host must be fixed: a rendered value there could send clicks anywhere, and
+            # retention could not cut the address back to the campaign's own.
+            problems.append(
+                f"{key}: put {{value}} in the path or query, after the host "
+                "(https://shop.example.com/orders/{value})."
+            )
+            continue
         for template in templates:
             button_keys = {v.key: v for v in variables(template) if v.button_index is not None}
             if key not in button_keys:
@@ -123,8 +134,13 @@ def _tracked_link_errors(tracked: Any, templates: list[MessageTemplate]) -> list
     return problems
 
 
-def campaign_validation_errors(campaign: Campaign) -> dict[str, list[str]]:
-    """Everything wrong with a campaign's definition, by field; empty when it can launch."""
+def campaign_validation_errors(
+    campaign: Campaign, *, resuming: bool = False
+) -> dict[str, list[str]]:
+    """Everything wrong with a campaign's definition, by field; empty when it can launch.
+
+    `resuming` leaves out the validity period: a campaign resumed after it ended expires what
+    is left instead of being stuck in pause."""
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -146,26 +162,7 @@ def campaign_validation_errors(campaign: Campaign) -> dict[str, list[str]]:
         if problems:
             errors["tracked_links"] = problems
     if campaign.fallback_template_id:
-        fallback = campaign.fallback_template
-        if fallback.account_id != template.account_id:
-            add("fallback_template", "The fallback template belongs to another account.")
-        elif fallback.status != TemplateStatus.APPROVED:
-            add("fallback_template", f"The fallback template is {fallback.status}, not APPROVED.")
-        else:
-            fallback_errors = _mapping_errors(
-                campaign.fallback_variable_mapping, [fallback], "fallback_variable_mapping"
-            )
-            uses_data_source = [
-                key
-                for key, spec in campaign.fallback_variable_mapping.items()
-                if isinstance(spec, dict) and spec.get("source") == "data_source"
-            ]
-            if uses_data_source:
-                fallback_errors.setdefault("fallback_variable_mapping", []).append(
-                    "The fallback must not depend on a data source "
-                    f"({', '.join(uses_data_source)}): it is what is sent when data is missing."
-                )
-            errors.update(fallback_errors)
+        errors.update(_fallback_errors(campaign, template))
     elif campaign.fallback_variable_mapping:
         add("fallback_variable_mapping", "Set a fallback template or leave this empty.")
     if campaign.segment_id is None:
@@ -188,17 +185,114 @@ def campaign_validation_errors(campaign: Campaign) -> dict[str, list[str]]:
             "throughput_per_second",
             f"At most {campaign.sender.throughput_per_second}/s: the sender number's Meta cap.",
         )
-    if (
-        campaign.valid_until
-        and campaign.scheduled_at
-        and campaign.valid_until <= (campaign.scheduled_at)
-    ):
-        add("valid_until", "The validity period must end after the scheduled time.")
+    if campaign.valid_until and not resuming:
+        problem = _validity_problem(campaign)
+        if problem:
+            add("valid_until", problem)
     return errors
 
 
-def _check_definition(campaign: Campaign) -> None:
-    errors = campaign_validation_errors(campaign)
+def _fallback_errors(campaign: Campaign, template: MessageTemplate) -> dict[str, list[str]]:
+    """The fallback is a family like the main template, of the same category: consent is checked
+    for the main template's category, so a marketing fallback on a utility campaign would reach
+    people who never agreed to marketing."""
+    fallback = campaign.fallback_template
+    if fallback.account_id != template.account_id:
+        return {"fallback_template": ["The fallback template belongs to another account."]}
+    if fallback.status != TemplateStatus.APPROVED:
+        return {"fallback_template": [f"The fallback template is {fallback.status}, not APPROVED."]}
+    variants = _family_variants(fallback)
+    other_category = sorted(
+        f"{variant.language} is {variant.category}"
+        for variant in variants
+        if variant.category != template.category
+    )
+    if other_category:
+        return {
+            "fallback_template": [
+                f"The fallback template '{fallback.name}' must be {template.category} like "
+                f"'{template.name}', whose consent is checked ({', '.join(other_category)})."
+            ]
+        }
+    errors = _mapping_errors(
+        campaign.fallback_variable_mapping, variants, "fallback_variable_mapping"
+    )
+    uses_data_source = [
+        key
+        for key, spec in campaign.fallback_variable_mapping.items()
+        if isinstance(spec, dict) and spec.get("source") == "data_source"
+    ]
+    if uses_data_source:
+        errors.setdefault("fallback_variable_mapping", []).append(
+            "The fallback must not depend on a data source "
+            f"({', '.join(uses_data_source)}): it is what is sent when data is missing."
+        )
+    return errors
+
+
+def _validity_problem(campaign: Campaign) -> str:
+    """Whether the validity period ends before the campaign would have sent to everyone."""
+    valid_until = campaign.valid_until
+    if valid_until <= timezone.now():
+        return "The validity period is already over."
+    scheduled = campaign.scheduled_at
+    if campaign.schedule_type == ScheduleType.AT and scheduled and valid_until <= scheduled:
+        return "The validity period must end after the scheduled time."
+    last = (
+        campaign_last_local_send(campaign)
+        if campaign.schedule_type == ScheduleType.LOCAL_TIME
+        and scheduled
+        and campaign.local_send_time
+        else None
+    )
+    if last is not None:
+        last_zone, last_instant = last
+        if valid_until <= last_instant:
+            local = campaign.local_send_time.strftime("%H:%M")
+            return (
+                f"The validity period must end after {local} in {last_zone} "
+                f"({last_instant:%Y-%m-%d %H:%M} UTC), the audience's last timezone to reach "
+                "that time; otherwise those messages all expire."
+            )
+    return ""
+
+
+def campaign_last_local_send(campaign: Campaign) -> tuple[str, dt.datetime] | None:
+    """For a recipient-local campaign: the audience's timezone whose send time comes last, and
+    that instant (quiet hours included); None while the audience is empty."""
+    from django.conf import settings
+
+    from contacts.selectors import segment_contacts
+
+    from .scheduling import after_quiet_hours, local_send_instant, zone
+
+    if campaign.segment_id is None:
+        return None
+    names = (
+        segment_contacts(campaign.segment).order_by().values_list("timezone", flat=True).distinct()
+    )
+    zones = {zone(name, settings.TIDINGS_DEFAULT_CONTACT_TIMEZONE).key for name in names}
+    if not zones:
+        return None
+    day = campaign.scheduled_at.date()
+    # The send date's own occurrence, however far in the past the date is.
+    beginning = dt.datetime.combine(day, dt.time.min, tzinfo=UTC) - dt.timedelta(days=1)
+
+    def instant(name: str) -> dt.datetime:
+        tz = zone(name)
+        sent = local_send_instant(
+            day=day, wall_time=campaign.local_send_time, tz=tz, not_before=beginning
+        )
+        return after_quiet_hours(
+            sent, tz=tz, start=campaign.quiet_hours_start, end=campaign.quiet_hours_end
+        )
+
+    last = max(zones, key=lambda name: (instant(name), name))
+    return last, instant(last)
+
+
+def _check_definition(campaign: Campaign, *, resuming: bool = False) -> None:
+    errors = campaign_validation_errors(campaign, resuming=resuming)
     if errors:
         raise CampaignError("The campaign cannot be saved as it is.", field_errors=errors)
 
@@ -334,7 +428,7 @@ def campaign_resume(*, campaign_id: int) -> Campaign:
     from . import tasks
 
     campaign = Campaign.objects.select_related("template", "sender").get(pk=campaign_id)
-    _check_definition(campaign)
+    _check_definition(campaign, resuming=True)
 
     def resumed(locked: Campaign) -> None:
         _enqueue(tasks.dispatch_campaign, locked.pk)
@@ -468,11 +562,12 @@ def campaigns_sync_templates(
     return results
 
 
-def consent_category_for(campaign: Campaign) -> str:
-    """Marketing templates need marketing consent; utility and authentication need utility."""
-    if campaign.template.category == TemplateCategory.MARKETING:
-        return "marketing"
-    return "utility"
+def campaign_required_consent_scope(campaign: Campaign) -> str:
+    """The consent a recipient must have given: the main template's category decides (marketing
+    templates need marketing consent; utility and authentication need utility consent)."""
+    from contacts.selectors import CATEGORY_SCOPES
+
+    return str(CATEGORY_SCOPES[campaign.template.category.upper()])
 
 
 def _retryable_code(code: int | None) -> bool:
@@ -527,41 +622,278 @@ def campaign_retry_failed(*, campaign_id: int) -> Campaign:
     return campaign
 
 
-def campaign_test_send(*, campaign_id: int, contact: Any, triggered_by: Any = None) -> Message:
-    """Send the campaign's message, personalised, to one (staff) contact now.
+def campaign_delete(*, campaign_id: int) -> None:
+    """Delete a draft. Anything further along stays for the audit (cancel it instead)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign_id)
+        if campaign.status != CampaignStatus.DRAFT:
+            raise IllegalTransition(
+                f"Only drafts can be deleted; cancel a {campaign.get_status_display().lower()} "
+                "campaign instead."
+            )
+        if campaign.messages.exists() or campaign.test_messages.exists():
+            raise CampaignError(
+                "This draft has messages in the ledger (test sends), which keep it for the "
+                "audit; cancel it instead."
+            )
+        campaign.delete()
 
-    It goes through the same consent, personalisation and validation rules as the real thing,
-    so a test send never reaches anyone who has not opted in.
+
+# --- Test sends -------------------------------------------------------------------------------
+
+TEST_SEND_LEASE_SECONDS = 120
+
+
+def campaign_test_send(
+    *,
+    campaign_id: int,
+    contact: Contact | None = None,
+    phone: str | None = None,
+    triggered_by: Any = None,
+) -> Message:
+    """Send the campaign's message now, as a test, to one contact or to a staff number.
+
+    * To a contact: personalised with that contact's own data, and only if it has the consent the
+      campaign needs, as for a real send.
+    * To a phone number (a staff member's): personalised with the data of the campaign's first
+      recipient, so staff see exactly what that customer would get. No consent is checked for the
+      staff number, so only people who may launch the campaign may do this.
+
+    The message is recorded in the ledger as a test of the campaign (`test_of_campaign`, with no
+    `campaign`), so it never counts in the campaign's stats or in frequency caps. Tracked links
+    get a token as in the campaign. It is sent at once, at the sender number's shared rate, and
+    comes back sent (with its wamid) or failed with Meta's error; it is never retried.
     """
-    import uuid
+    from contacts.selectors import contacts_consent_for_category
 
     from .personalisation import personalise_contacts
     from .planning import VariantChooser
-    from .transactional import message_send_transactional
 
-    campaign = Campaign.objects.select_related("template__account", "sender").get(pk=campaign_id)
+    if (contact is None) == (not phone):
+        raise CampaignError(
+            "Give either a staff phone number or a contact to send the test to.",
+            field_errors={"phone": ["Give either a phone number or a contact, not both."]},
+        )
+    campaign = Campaign.objects.select_related(
+        "template__account", "sender", "fallback_template__account"
+    ).get(pk=campaign_id)
+    errors = campaign_validation_errors(campaign, resuming=True)
+    if errors:
+        raise CampaignError("Fix the campaign before sending a test.", field_errors=errors)
+    scope = campaign_required_consent_scope(campaign)
+    if phone:
+        recipient = _staff_recipient(phone=phone, triggered_by=triggered_by)
+        subject = _first_recipient(campaign)
+    else:
+        if contact.erased_at is not None:
+            raise CampaignError(
+                "This contact was erased and can never be messaged.",
+                field_errors={"contact": ["This contact was erased."]},
+            )
+        recipient = subject = contact
+    consent = contacts_consent_for_category(
+        contact_ids=[recipient.pk], category=campaign.template.category
+    )
+    if not phone and recipient.pk not in consent:
+        raise CampaignError(
+            f"The contact has not opted in to {scope} messages.",
+            field_errors={"contact": [f"No {scope} consent."]},
+        )
     outcome = personalise_contacts(
         mapping=campaign.variable_mapping,
         fallback_mapping=(
             campaign.fallback_variable_mapping if campaign.fallback_template_id else None
         ),
-        contacts=[contact],
-    )[contact.id]
+        contacts=[subject],
+    )[subject.pk]
     if outcome.variant is None:
-        raise CampaignError(f"This contact's message cannot be personalised: {outcome.reason}")
-    template = (
-        campaign.fallback_template
-        if outcome.variant == "fallback"
-        else VariantChooser(campaign).for_language(contact.language or "")
+        raise CampaignError(f"The message cannot be personalised: {outcome.reason}")
+    template = VariantChooser(campaign).template_for(
+        language=subject.language or "", variant=outcome.variant
     )
     if template is None:
-        raise CampaignError("The template has no approved variant for this contact.")
-    return message_send_transactional(
-        contact=contact,
+        raise CampaignError(
+            f"The template has no approved variant for {subject.language or 'this contact'}."
+        )
+    values = dict(outcome.values)
+    problems = validate_values(template, values, allow_extra=True)
+    if problems:
+        raise CampaignError(
+            "The personalised message does not fit the template.",
+            field_errors={"variable_mapping": problems},
+        )
+    message = _record_test_message(
+        campaign=campaign,
+        recipient=recipient,
         template=template,
-        sender=campaign.sender,
-        values=outcome.values,
-        idempotency_key=f"test:{campaign.pk}:{uuid.uuid4().hex}",
-        fingerprint="",
+        values=values,
+        consent_record_id=consent.get(recipient.pk),
         triggered_by=triggered_by,
-    ).message
+    )
+    _send_test_message(campaign=campaign, message=message, template=template, values=values)
+    message.refresh_from_db()
+    return message
+
+
+def _staff_recipient(*, phone: str, triggered_by: Any) -> Contact:
+    from contacts.phones import InvalidPhoneNumber, normalise_phone
+    from contacts.selectors import phone_was_erased
+    from contacts.services import contact_create
+
+    if triggered_by is None or not triggered_by.has_perm("campaigns.launch_campaign"):
+        raise CampaignError(
+            "Only people who may launch campaigns can send a test to a staff number.",
+            field_errors={
+                "phone": [
+                    "A test to a staff number skips the consent check: it needs the permission "
+                    "to launch campaigns."
+                ]
+            },
+        )
+    try:
+        number = normalise_phone(phone)
+    except InvalidPhoneNumber as error:
+        raise CampaignError(
+            "That is not a phone number.", field_errors={"phone": [str(error)]}
+        ) from error
+    if phone_was_erased(number):
+        raise CampaignError(
+            "This number belongs to an erased contact and can never be messaged.",
+            field_errors={"phone": ["This number was erased."]},
+        )
+    found = Contact.objects.filter(phone=number, erased_at__isnull=True).first()
+    if found is not None:
+        return found
+    return contact_create(phone=number, name="Staff test number", tags=["staff"])
+
+
+def _first_recipient(campaign: Campaign) -> Contact:
+    """The first contact of the audience the campaign would be sent to, as planning decides."""
+    from .planning import VariantChooser, audience_chunks, decide_chunk
+
+    variants = VariantChooser(campaign)
+    now = timezone.now()
+    if campaign.segment_id is not None:
+        for contacts in audience_chunks(campaign):
+            for decision in decide_chunk(campaign, contacts, variants=variants, now=now):
+                if decision.status == MessageStatus.QUEUED:
+                    return Contact.objects.get(pk=decision.contact_id)
+    raise CampaignError(
+        "Nobody in the audience would get this campaign, so there is no one whose data the test "
+        "could show; send the test to a contact instead.",
+        field_errors={"phone": ["The audience has no recipient to personalise the test with."]},
+    )
+
+
+def _record_test_message(
+    *,
+    campaign: Campaign,
+    recipient: Contact,
+    template: MessageTemplate,
+    values: dict[str, str],
+    consent_record_id: int | None,
+    triggered_by: Any,
+) -> Message:
+    """The ledger row, already claimed (`sending` with a lease) and committed before it leaves:
+    a crash mid-send leaves it to the reconciler, never to a second send."""
+    import uuid
+
+    from .links import attach_tracked_links
+
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.create(
+            test_of_campaign=campaign,
+            contact=recipient,
+            sender=campaign.sender,
+            template=template,
+            category=template.category,
+            parameters=values,
+            idempotency_key=f"test:{campaign.pk}:{uuid.uuid4().hex}",
+            status=MessageStatus.SENDING,
+            attempts=1,
+            consent_record_id=consent_record_id,
+            queued_at=now,
+            not_before=now,
+            sending_at=now,
+            lease_expires_at=now + dt.timedelta(seconds=TEST_SEND_LEASE_SECONDS),
+            triggered_by=triggered_by if getattr(triggered_by, "pk", None) else None,
+        )
+        attach_tracked_links(campaign.tracked_links, [(message, template, values)])
+        Message.objects.filter(pk=message.pk).update(parameters=values)
+    return message
+
+
+def _send_test_message(
+    *, campaign: Campaign, message: Message, template: MessageTemplate, values: dict[str, str]
+) -> None:
+    import threading
+
+    from whatsapp import get_provider
+    from whatsapp.base import SendAccepted
+
+    from . import throttle
+    from .dispatch import callback_data_for, record_marketing_opt_outs
+    from .sending import SendJob, send_paced
+
+    now = timezone.now()
+    sending = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING)
+    try:
+        outbound = template_message_for(
+            template,
+            to=message.contact.phone,
+            values=values,
+            biz_opaque_callback_data=callback_data_for(message.pk),
+        )
+    except TemplateValuesError:
+        sending.update(
+            status=MessageStatus.SKIPPED,
+            reason=SkipReason.INVALID_PARAMETERS,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        return
+    job = SendJob(message.pk, outbound)
+    sender = campaign.sender
+    outcome = send_paced(
+        provider=get_provider(),
+        phone_number_id=sender.phone_number_id,
+        jobs=[job],
+        reserve=lambda wanted: throttle.reserve(
+            sender_key=sender.phone_number_id,
+            rate_per_second=campaign.effective_throughput,
+            wanted=wanted,
+        ),
+        stop=threading.Event(),
+    ).get(message.pk)
+    now = timezone.now()
+    if isinstance(outcome, SendAccepted):
+        sending.update(
+            status=MessageStatus.SENT,
+            wamid=outcome.wamid,
+            sent_at=now,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        return
+    if outcome is None:
+        sending.update(
+            status=MessageStatus.FAILED,
+            reason="not_sent",
+            failed_at=now,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        return
+    sending.update(
+        status=MessageStatus.FAILED,
+        reason="meta_error",
+        error_code=outcome.code,
+        error_title=(outcome.title or outcome.message)[:300],
+        error_details=outcome.details or "",
+        failed_at=now,
+        lease_expires_at=None,
+        updated_at=now,
+    )
+    if outcome.opt_out_marketing:
+        record_marketing_opt_outs([message.contact_id], evidence=f"Meta error {outcome.code}")

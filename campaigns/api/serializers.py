@@ -8,7 +8,7 @@ from contacts.models import Contact, Segment
 from templates_app.models import MessageTemplate, SenderNumber
 
 from ..models import Campaign, Message
-from ..services import AUTHORING_FIELDS
+from ..services import AUTHORING_FIELDS, campaign_required_consent_scope
 
 
 class CampaignInputSerializer(serializers.ModelSerializer):
@@ -37,11 +37,17 @@ class CampaignInputSerializer(serializers.ModelSerializer):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
+    required_consent_scope = serializers.SerializerMethodField(
+        help_text="The consent every recipient needs, from the template's category: marketing "
+        "or utility."
+    )
+
     class Meta:
         model = Campaign
         fields = (
             "id",
             *AUTHORING_FIELDS,
+            "required_consent_scope",
             "status",
             "status_reason",
             "planned_at",
@@ -51,6 +57,9 @@ class CampaignSerializer(serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = fields
+
+    def get_required_consent_scope(self, campaign: Campaign) -> str:
+        return campaign_required_consent_scope(campaign)
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -74,6 +83,7 @@ class RenderedSampleSerializer(serializers.Serializer):
     language = serializers.CharField()
     template = serializers.CharField()
     variant = serializers.CharField()
+    not_before = serializers.DateTimeField(allow_null=True)
     parameters = serializers.DictField(child=serializers.CharField())
     text = serializers.CharField()
     payload = serializers.DictField()
@@ -94,7 +104,25 @@ class DryRunSerializer(serializers.Serializer):
 
 
 class TestSendInputSerializer(serializers.Serializer):
-    contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all())
+    """Where a test goes: a staff phone number (any format, normalised to E.164), or a contact."""
+
+    phone = serializers.CharField(
+        required=False,
+        help_text="A staff number: gets the first recipient's message without a consent check; "
+        "needs the launch permission.",
+    )
+    contact = serializers.PrimaryKeyRelatedField(
+        queryset=Contact.objects.filter(erased_at__isnull=True),
+        required=False,
+        help_text="A contact: gets its own message, only with the consent the campaign needs.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if bool(attrs.get("phone")) == ("contact" in attrs):
+            raise serializers.ValidationError(
+                {"phone": ["Give exactly one of phone (a staff number) or contact."]}
+            )
+        return attrs
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -103,6 +131,7 @@ class MessageSerializer(serializers.ModelSerializer):
         fields = (
             "id",
             "campaign",
+            "test_of_campaign",
             "contact",
             "sender",
             "template",

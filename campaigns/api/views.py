@@ -10,6 +10,7 @@ import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -67,9 +68,10 @@ class CampaignViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Campaigns: authoring (drafts), the launch actions, dry run and live progress."""
+    """Campaigns: authoring (drafts), the launch actions, dry run, test sends and progress."""
 
     queryset = Campaign.objects.select_related("template", "sender", "segment").order_by("-id")
     serializer_class = CampaignSerializer
@@ -103,6 +105,16 @@ class CampaignViewSet(
         except CampaignError as error:
             raise as_validation_error(error) from error
         return Response(CampaignSerializer(campaign).data)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Only drafts can be deleted; anything further along is kept (cancel it instead)."""
+        campaign = self.get_object()
+        try:
+            services.campaign_delete(campaign_id=campaign.pk)
+        except CampaignError as error:
+            raise as_validation_error(error) from error
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _transition(self, request: Request, service: Any, **extra: Any) -> Response:
         campaign = self.get_object()
@@ -151,21 +163,30 @@ class CampaignViewSet(
         result = campaign_dry_run(campaign_id=campaign.pk, **data.validated_data)
         return Response(DryRunSerializer(asdict(result)).data)
 
-    @extend_schema(request=TestSendInputSerializer, responses={202: MessageSerializer})
+    @extend_schema(request=TestSendInputSerializer, responses={201: MessageSerializer})
     @action(detail=True, methods=["post"], url_path="test-send")
     def test_send(self, request: Request, pk: str | None = None) -> Response:
+        """Send the message now to a staff number (first recipient's data, no consent check,
+        launch permission) or to a contact (its own data, its consent); recorded as a test."""
         campaign = self.get_object()
         data = TestSendInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        phone = data.validated_data.get("phone")
+        if phone and not request.user.has_perm("campaigns.launch_campaign"):
+            raise PermissionDenied(
+                "A test to a staff number skips the consent check: it needs the permission to "
+                "launch campaigns."
+            )
         try:
             message = services.campaign_test_send(
                 campaign_id=campaign.pk,
-                contact=data.validated_data["contact"],
+                contact=data.validated_data.get("contact"),
+                phone=phone,
                 triggered_by=request.user,
             )
         except CampaignError as error:
             raise as_validation_error(error) from error
-        return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=ProgressSerializer)
     @action(detail=True, methods=["get"])

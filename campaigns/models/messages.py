@@ -71,6 +71,15 @@ class Message(TimeStampedModel):
         null=True,
         blank=True,
     )
+    test_of_campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        on_delete=models.PROTECT,
+        related_name="test_messages",
+        null=True,
+        blank=True,
+        help_text="Set on a test send: the campaign it previewed. A test has no `campaign`, so "
+        "it is never counted in that campaign's stats or frequency caps.",
+    )
     contact = models.ForeignKey(
         "contacts.Contact", on_delete=models.PROTECT, related_name="messages"
     )

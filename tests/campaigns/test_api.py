@@ -323,3 +323,89 @@ def test_the_message_ledger_is_listed_and_filtered(admin_api, meta, running_camp
 def test_anonymous_calls_are_refused(client):
     assert APIClient().get("/api/v1/campaigns/").status_code == 401
     assert APIClient().post("/api/v1/messages/", {}).status_code == 401
+
+
+# --- Deleting, consent scope, dry-run send times ----------------------------------------------
+
+
+def test_a_draft_is_deleted():
+    campaign = CampaignFactory()
+    author = client_for(user_with("view_campaign", "delete_campaign"))
+
+    response = author.delete(f"/api/v1/campaigns/{campaign.pk}/")
+
+    assert response.status_code == 204
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize("status", [CampaignStatus.SCHEDULED, CampaignStatus.RUNNING])
+def test_deleting_anything_but_a_draft_is_a_400_and_keeps_it(admin_api, status):
+    campaign = CampaignFactory(status=status)
+
+    response = admin_api.delete(f"/api/v1/campaigns/{campaign.pk}/")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["detail"] == (
+        f"Only drafts can be deleted; cancel a {status} campaign instead."
+    )
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_a_draft_with_test_sends_is_kept_for_the_audit(admin_api, meta):
+    from campaigns.services import campaign_test_send
+
+    campaign = CampaignFactory()
+    contact = consented_contacts(1)[0]
+    campaign_test_send(campaign_id=campaign.pk, contact=contact)
+
+    response = admin_api.delete(f"/api/v1/campaigns/{campaign.pk}/")
+
+    assert response.status_code == 400
+    assert "test sends" in response.json()["errors"][0]["detail"]
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_deleting_needs_the_delete_permission():
+    campaign = CampaignFactory()
+    author = client_for(user_with("view_campaign", "change_campaign"))
+
+    assert author.delete(f"/api/v1/campaigns/{campaign.pk}/").status_code == 403
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_a_campaign_shows_the_consent_its_recipients_need(admin_api):
+    utility = CampaignFactory()
+    marketing = CampaignFactory(template=MessageTemplateFactory(named=True))
+
+    scopes = {
+        campaign.pk: admin_api.get(f"/api/v1/campaigns/{campaign.pk}/").json()[
+            "required_consent_scope"
+        ]
+        for campaign in (utility, marketing)
+    }
+
+    assert scopes == {utility.pk: "utility", marketing.pk: "marketing"}
+
+
+def test_required_consent_scope_is_read_only(admin_api):
+    campaign = CampaignFactory()
+
+    response = admin_api.patch(
+        f"/api/v1/campaigns/{campaign.pk}/", {"required_consent_scope": "marketing"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["required_consent_scope"] == "utility"
+
+
+def test_dry_run_samples_carry_their_planned_send_time(admin_api):
+    import datetime as dt
+
+    campaign = CampaignFactory(
+        schedule_type="at", scheduled_at=dt.datetime(2030, 6, 10, 9, tzinfo=dt.UTC)
+    )
+    consented_contacts(1)
+
+    response = admin_api.post(f"/api/v1/campaigns/{campaign.pk}/dry-run/", {})
+
+    assert response.json()["samples"][0]["not_before"] == "2030-06-10T09:00:00Z"

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from campaigns.frequency import cap_reached, frequency_capped_contact_ids
 from campaigns.models import Message, MessageStatus, ScheduleType
 from campaigns.planning import campaign_plan
 from contacts.models import ConsentScope
@@ -190,3 +191,197 @@ def test_recipient_local_schedule_and_quiet_hours_set_each_send_time():
         tokyo.id: dt.datetime(2030, 6, 10, 2, tzinfo=dt.UTC),
         no_zone.id: dt.datetime(2030, 6, 10, 11, tzinfo=dt.UTC),
     }
+
+
+# --- Frequency cap across campaigns planned close together ------------------------------------
+
+LOYALTY_MAPPING = {
+    "header.first_name": {"source": "contact", "path": "name"},
+    "body.first_name": {"source": "contact", "path": "name"},
+    "body.points": {"source": "constant", "path": "100"},
+}
+
+
+def marketing_campaign(**fields):
+    template = fields.pop("template", None) or MessageTemplateFactory(named=True)
+    return CampaignFactory(template=template, variable_mapping=dict(LOYALTY_MAPPING), **fields)
+
+
+def capped_campaign(template, **fields):
+    return marketing_campaign(
+        template=template, frequency_cap_count=1, frequency_cap_window_hours=24, **fields
+    )
+
+
+def test_another_campaigns_queued_message_in_the_window_counts_towards_the_cap():
+    template = MessageTemplateFactory(named=True)
+    earlier = marketing_campaign(template=template)
+    contact = consented_contacts(1, ConsentScope.MARKETING)[0]
+    campaign_plan(campaign_id=earlier.pk)  # queued, not sent yet
+    later = capped_campaign(template)
+
+    campaign_plan(campaign_id=later.pk)
+
+    assert outcomes(earlier) == {contact.id: ("queued", "")}
+    assert outcomes(later) == {contact.id: ("skipped", "frequency_cap")}
+
+
+def test_deferred_messages_count_and_messages_planned_beyond_the_window_do_not():
+    template = MessageTemplateFactory(named=True)
+    other = marketing_campaign(template=template)
+    deferred, far_ahead = consented_contacts(2, ConsentScope.MARKETING)
+    MessageFactory(
+        campaign=other,
+        contact=deferred,
+        status=MessageStatus.DEFERRED,
+        not_before=timezone.now() + dt.timedelta(hours=9),
+    )
+    MessageFactory(
+        campaign=other,
+        contact=far_ahead,
+        status=MessageStatus.QUEUED,
+        not_before=timezone.now() + dt.timedelta(hours=30),
+    )
+    campaign = capped_campaign(template)
+
+    campaign_plan(campaign_id=campaign.pk)
+
+    assert outcomes(campaign) == {
+        deferred.id: ("skipped", "frequency_cap"),
+        far_ahead.id: ("queued", ""),
+    }
+
+
+def test_the_cap_is_counted_at_each_recipients_own_send_time():
+    # Sent 20 hours ago; this campaign goes out at 10:00 local tomorrow, more than 24 h later.
+    template = MessageTemplateFactory(named=True)
+    other = marketing_campaign(template=template)
+    now = timezone.now()
+    contact = consented_contacts(1, ConsentScope.MARKETING, timezone="UTC")[0]
+    MessageFactory(
+        campaign=other,
+        contact=contact,
+        status=MessageStatus.DELIVERED,
+        sent_at=now - dt.timedelta(hours=20),
+    )
+    send_at = (now + dt.timedelta(hours=12)).replace(minute=0, second=0, microsecond=0)
+    campaign = capped_campaign(
+        template,
+        schedule_type=ScheduleType.LOCAL_TIME,
+        scheduled_at=send_at,
+        local_send_time=send_at.time(),
+    )
+
+    campaign_plan(campaign_id=campaign.pk)
+
+    message = Message.objects.get(campaign=campaign)
+    assert (message.status, message.not_before) == (MessageStatus.QUEUED, send_at)
+
+
+def test_test_sends_and_utility_campaigns_are_outside_the_cap():
+    template = MessageTemplateFactory(named=True)
+    other = marketing_campaign(template=template)
+    contact = consented_contacts(1, ConsentScope.ALL)[0]
+    MessageFactory(
+        campaign=None,
+        test_of_campaign=other,
+        contact=contact,
+        sender=other.sender,
+        template=template,
+        category=template.category,
+        idempotency_key="test:1",
+        status=MessageStatus.SENT,
+        sent_at=timezone.now() - dt.timedelta(hours=1),
+    )
+    marketing = capped_campaign(template)
+    utility = CampaignFactory(frequency_cap_count=1, frequency_cap_window_hours=24)
+
+    campaign_plan(campaign_id=marketing.pk)
+    campaign_plan(campaign_id=utility.pk)
+
+    assert outcomes(marketing) == {contact.id: ("queued", "")}
+    assert outcomes(utility) == {contact.id: ("queued", "")}
+
+
+def test_at_send_time_only_what_went_or_is_going_out_counts():
+    template = MessageTemplateFactory(named=True)
+    other = marketing_campaign(template=template)
+    campaign = capped_campaign(template)
+    queued_elsewhere, sending_elsewhere, sent_elsewhere = consented_contacts(
+        3, ConsentScope.MARKETING
+    )
+    now = timezone.now()
+    MessageFactory(campaign=other, contact=queued_elsewhere, status=MessageStatus.QUEUED)
+    MessageFactory(
+        campaign=other, contact=sending_elsewhere, status=MessageStatus.SENDING, sending_at=now
+    )
+    MessageFactory(
+        campaign=other,
+        contact=sent_elsewhere,
+        status=MessageStatus.SENT,
+        sent_at=now - dt.timedelta(hours=23),
+    )
+    ids = [queued_elsewhere.id, sending_elsewhere.id, sent_elsewhere.id]
+
+    at_send_time = frequency_capped_contact_ids(campaign=campaign, contact_ids=ids, at=now)
+    when_planning = frequency_capped_contact_ids(
+        campaign=campaign, contact_ids=ids, at=now, include_planned=True
+    )
+
+    assert at_send_time == {sending_elsewhere.id, sent_elsewhere.id}
+    assert when_planning == set(ids)
+
+
+def test_a_cap_of_two_is_broken_only_when_one_window_would_hold_three():
+    at = timezone.now()
+    window = dt.timedelta(hours=24)
+    hours = [dt.timedelta(hours=h) for h in (-20, 20)]
+
+    # -20 h and +20 h are 40 h apart: no 24 h window holds both and the new message.
+    assert not cap_reached([at + h for h in hours], at=at, window=window, limit=2)
+    # -10 h and +10 h: the window from -10 h holds both and the new one.
+    assert cap_reached([at + h / 2 for h in hours], at=at, window=window, limit=2)
+    assert not cap_reached([at - dt.timedelta(hours=25)], at=at, window=window, limit=1)
+
+
+# --- Recipient-local time across a daylight-saving change -------------------------------------
+
+
+def test_local_time_planning_follows_each_zones_clocks_on_the_day_they_change():
+    # 2030-03-31: Europe moves to summer time at 01:00 UTC; New York moved on 2030-03-10.
+    campaign = CampaignFactory(
+        schedule_type=ScheduleType.LOCAL_TIME,
+        scheduled_at=dt.datetime(2030, 3, 31, tzinfo=dt.UTC),
+        local_send_time=dt.time(10),
+    )
+    london = consented_contacts(1, timezone="Europe/London")[0]
+    berlin = consented_contacts(1, timezone="Europe/Berlin")[0]
+    new_york = consented_contacts(1, timezone="America/New_York")[0]
+
+    campaign_plan(campaign_id=campaign.pk)
+
+    send_times = dict(
+        Message.objects.filter(campaign=campaign).values_list("contact_id", "not_before")
+    )
+    assert send_times == {
+        london.id: dt.datetime(2030, 3, 31, 9, tzinfo=dt.UTC),  # 10:00 BST
+        berlin.id: dt.datetime(2030, 3, 31, 8, tzinfo=dt.UTC),  # 10:00 CEST
+        new_york.id: dt.datetime(2030, 3, 31, 14, tzinfo=dt.UTC),  # 10:00 EDT
+    }
+
+
+def test_quiet_hours_ending_after_the_clocks_change_release_at_the_new_local_time():
+    # Planned for 23:30 London time on 2030-10-26; quiet from 22:00 to 08:00. The clocks go
+    # back that night, so 08:00 GMT on the 27th is 08:00 UTC (not 07:00 as the evening before).
+    campaign = CampaignFactory(
+        schedule_type=ScheduleType.AT,
+        scheduled_at=dt.datetime(2030, 10, 26, 22, 30, tzinfo=dt.UTC),  # 23:30 BST
+        quiet_hours_start=dt.time(22),
+        quiet_hours_end=dt.time(8),
+    )
+    london = consented_contacts(1, timezone="Europe/London")[0]
+
+    campaign_plan(campaign_id=campaign.pk)
+
+    message = Message.objects.get(campaign=campaign, contact=london)
+    assert message.not_before == dt.datetime(2030, 10, 27, 8, tzinfo=dt.UTC)

@@ -114,3 +114,37 @@ def test_an_unknown_or_empty_timezone_falls_back_to_the_default():
     assert zone("Mars/Olympus_Mons", "Europe/Lisbon") == ZoneInfo("Europe/Lisbon")
     assert zone("", "Europe/Lisbon") == ZoneInfo("Europe/Lisbon")
     assert zone(None, "") == ZoneInfo("UTC")
+
+
+def test_quiet_hours_spanning_the_spring_forward_night_end_at_local_eight():
+    london = ZoneInfo("Europe/London")
+
+    # 23:00 GMT on Saturday; the clocks go forward at 01:00 UTC; 08:00 BST is 07:00 UTC.
+    released = after_quiet_hours(
+        at("2026-03-28 23:00"), tz=london, start=dt.time(22), end=dt.time(8)
+    )
+
+    assert released == at("2026-03-29 07:00")
+    assert released.astimezone(london).time() == dt.time(8)
+
+
+def test_quiet_hours_spanning_the_fall_back_night_end_at_local_eight():
+    london = ZoneInfo("Europe/London")
+
+    # 23:00 BST (22:00 UTC) on Saturday; the clocks go back at 01:00 UTC; 08:00 GMT is 08:00 UTC.
+    released = after_quiet_hours(
+        at("2026-10-24 22:00"), tz=london, start=dt.time(22), end=dt.time(8)
+    )
+
+    assert released == at("2026-10-25 08:00")
+
+
+def test_a_quiet_hours_end_inside_the_spring_forward_gap_releases_just_after_it():
+    new_york = ZoneInfo("America/New_York")
+
+    # Quiet 00:00-02:30; 02:30 does not exist on 2026-03-08 (02:00 EST jumps to 03:00 EDT).
+    released = after_quiet_hours(
+        at("2026-03-08 06:00"), tz=new_york, start=dt.time(0), end=dt.time(2, 30)
+    )  # 01:00 EST
+
+    assert released == at("2026-03-08 07:30")  # 03:30 EDT, the first instant after the gap

@@ -11,7 +11,7 @@ from campaigns import services
 from campaigns.errors import CampaignError, IllegalTransition
 from campaigns.models import Campaign, CampaignStatus, Message, MessageStatus, ScheduleType
 from campaigns.tasks import tick
-from templates_app.models import TemplateStatus
+from templates_app.models import MessageTemplate, TemplateStatus
 from tests.campaigns.factories import (
     ORDER_UPDATE_MAPPING,
     CampaignFactory,
@@ -251,3 +251,184 @@ def test_a_paused_template_stops_every_campaign_using_it_with_the_reason():
         "Template paused by Meta (quality RED)",
     )
     assert Campaign.objects.get(pk=unrelated.pk).status == CampaignStatus.RUNNING
+
+
+# --- Fallback template ------------------------------------------------------------------------
+
+GENERIC_BODY = [{"type": "BODY", "text": "Hello {{1}}, there is news about your order."}]
+GENERIC_MAPPING = {"body.1": {"source": "contact", "path": "name", "fallback": "there"}}
+
+
+def test_a_fallback_of_another_category_than_the_template_is_refused_naming_the_field():
+    template = MessageTemplateFactory()  # UTILITY
+    marketing_fallback = MessageTemplateFactory(
+        account=template.account,
+        name="generic_offer",
+        category=MessageTemplate.Category.MARKETING,
+        components=GENERIC_BODY,
+    )
+
+    with pytest.raises(CampaignError) as refused:
+        create(
+            template=template,
+            fallback_template=marketing_fallback,
+            fallback_variable_mapping=GENERIC_MAPPING,
+        )
+
+    assert refused.value.field_errors == {
+        "fallback_template": [
+            "The fallback template 'generic_offer' must be UTILITY like 'order_update', whose "
+            "consent is checked (en_US is MARKETING)."
+        ]
+    }
+    assert not Campaign.objects.exists()
+
+
+def test_a_fallback_family_with_one_variant_of_another_category_is_refused():
+    template = MessageTemplateFactory()
+    fallback = MessageTemplateFactory(
+        account=template.account, name="generic_update", components=GENERIC_BODY
+    )
+    MessageTemplateFactory(
+        account=template.account,
+        name="generic_update",
+        language="pt_BR",
+        category=MessageTemplate.Category.MARKETING,
+        components=[{"type": "BODY", "text": "Olá {{1}}, temos novidades."}],
+    )
+
+    with pytest.raises(CampaignError) as refused:
+        create(
+            template=template, fallback_template=fallback, fallback_variable_mapping=GENERIC_MAPPING
+        )
+
+    assert refused.value.field_errors["fallback_template"] == [
+        "The fallback template 'generic_update' must be UTILITY like 'order_update', whose "
+        "consent is checked (pt_BR is MARKETING)."
+    ]
+
+
+def test_the_fallback_mapping_must_cover_every_variant_of_the_fallback_family():
+    template = MessageTemplateFactory()
+    fallback = MessageTemplateFactory(
+        account=template.account, name="generic_update", components=GENERIC_BODY
+    )
+    MessageTemplateFactory(
+        account=template.account,
+        name="generic_update",
+        language="pt_BR",
+        components=[{"type": "BODY", "text": "Olá {{1}}, o seu pedido {{2}} tem novidades."}],
+    )
+
+    with pytest.raises(CampaignError) as refused:
+        create(
+            template=template, fallback_template=fallback, fallback_variable_mapping=GENERIC_MAPPING
+        )
+
+    assert refused.value.field_errors == {
+        "fallback_variable_mapping": [
+            "Variable body.2 of template 'generic_update' (pt_BR) has no mapping."
+        ]
+    }
+
+
+def test_a_fallback_of_the_same_category_is_accepted():
+    template = MessageTemplateFactory()
+    fallback = MessageTemplateFactory(
+        account=template.account, name="generic_update", components=GENERIC_BODY
+    )
+
+    campaign = create(
+        template=template, fallback_template=fallback, fallback_variable_mapping=GENERIC_MAPPING
+    )
+
+    assert campaign.fallback_template == fallback
+
+
+# --- Validity period --------------------------------------------------------------------------
+
+
+def test_a_validity_period_already_over_is_refused():
+    with pytest.raises(CampaignError) as refused:
+        create(valid_until=timezone.now() - dt.timedelta(minutes=1))
+
+    assert refused.value.field_errors == {"valid_until": ["The validity period is already over."]}
+
+
+def test_a_validity_period_ending_before_the_scheduled_time_is_refused():
+    at = timezone.now() + dt.timedelta(days=2)
+
+    with pytest.raises(CampaignError) as refused:
+        create(schedule_type=ScheduleType.AT, scheduled_at=at, valid_until=at - dt.timedelta(1))
+
+    assert refused.value.field_errors == {
+        "valid_until": ["The validity period must end after the scheduled time."]
+    }
+    assert create(
+        schedule_type=ScheduleType.AT, scheduled_at=at, valid_until=at + dt.timedelta(hours=1)
+    ).valid_until == at + dt.timedelta(hours=1)
+
+
+def test_a_local_time_campaigns_validity_is_compared_with_its_last_timezone():
+    consented_contacts(1, timezone="Asia/Tokyo")
+    consented_contacts(1, timezone="America/Los_Angeles")
+    local = {
+        "schedule_type": ScheduleType.LOCAL_TIME,
+        "scheduled_at": dt.datetime(2030, 6, 10, tzinfo=dt.UTC),
+        "local_send_time": dt.time(10),
+    }
+
+    # 10:00 in Los Angeles (PDT, UTC-7) is 17:00 UTC: a sale ending at 12:00 UTC misses it.
+    with pytest.raises(CampaignError) as refused:
+        create(**local, valid_until=dt.datetime(2030, 6, 10, 12, tzinfo=dt.UTC))
+
+    assert refused.value.field_errors == {
+        "valid_until": [
+            "The validity period must end after 10:00 in America/Los_Angeles "
+            "(2030-06-10 17:00 UTC), the audience's last timezone to reach that time; "
+            "otherwise those messages all expire."
+        ]
+    }
+    campaign = create(**local, valid_until=dt.datetime(2030, 6, 10, 18, tzinfo=dt.UTC))
+    assert campaign.valid_until == dt.datetime(2030, 6, 10, 18, tzinfo=dt.UTC)
+
+
+def test_a_paused_campaign_past_its_validity_can_still_be_resumed_to_expire_the_rest():
+    campaign = create(valid_until=timezone.now() + dt.timedelta(hours=1))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=CampaignStatus.PAUSED, valid_until=timezone.now() - dt.timedelta(hours=1)
+    )
+
+    resumed = services.campaign_resume(campaign_id=campaign.pk)
+
+    assert resumed.status == CampaignStatus.RUNNING
+
+
+# --- Required consent, deletion ---------------------------------------------------------------
+
+
+def test_the_required_consent_scope_follows_the_templates_category():
+    assert services.campaign_required_consent_scope(CampaignFactory()) == "utility"
+    marketing = CampaignFactory(template=MessageTemplateFactory(named=True))
+    assert services.campaign_required_consent_scope(marketing) == "marketing"
+
+
+def test_a_draft_can_be_deleted():
+    campaign = create()
+
+    services.campaign_delete(campaign_id=campaign.pk)
+
+    assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "status", [CampaignStatus.SCHEDULED, CampaignStatus.COMPLETED, CampaignStatus.CANCELLED]
+)
+def test_only_drafts_can_be_deleted(status):
+    campaign = CampaignFactory(status=status)
+
+    with pytest.raises(IllegalTransition) as refused:
+        services.campaign_delete(campaign_id=campaign.pk)
+
+    assert refused.value.message.startswith("Only drafts can be deleted; cancel a ")
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
