@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -212,6 +212,21 @@ class ContactAdmin(admin.ModelAdmin):
             describe(contact.utility_consent_id),
             add_url,
         )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The form checks every value first; a rule only the service can apply (a contact saved
+        # with the same phone meanwhile) is shown as a message rather than a server error.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ContactError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(
         self, request: HttpRequest, obj: Contact, form: ContactForm, change: bool

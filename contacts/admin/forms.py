@@ -68,6 +68,15 @@ class ContactForm(forms.ModelForm):
         value = self.cleaned_data.get("phone")
         return checked(validation.phone, value) if value else None
 
+    def clean_name(self) -> str:
+        return checked(
+            lambda value: validation.optional_text(value, field="name", max_length=200),
+            self.cleaned_data.get("name"),
+        )
+
+    def clean_attributes(self) -> dict[str, Any]:
+        return checked(validation.attributes, self.cleaned_data.get("attributes"))
+
     def clean_whatsapp_user_id(self) -> str | None:
         return checked(validation.whatsapp_user_id, self.cleaned_data.get("whatsapp_user_id"))
 

@@ -100,6 +100,26 @@ def test_adding_a_contact_normalises_it_and_a_bad_phone_is_a_form_error(as_admin
     assert sorted(contact.tags.values_list("name", flat=True)) == ["news", "vip"]
 
 
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ("[1, 2]", "Attributes must be an object with text keys."),
+        ('{"": 1}', "Attributes must be an object with text keys."),
+        ('{"k": "a\\u0000b"}', "attributes contains the NUL character"),
+    ],
+)
+def test_bad_attributes_in_the_admin_are_a_form_error_and_store_nothing(
+    as_admin, attributes, message
+):
+    response = as_admin.post(
+        url("contact_add"), {"phone": "+447911123456", "attributes": attributes, "tags": ""}
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["attributes"][0].startswith(message)
+    assert Contact.objects.count() == 0
+
+
 def test_consent_recorded_in_the_admin_goes_through_the_service(as_admin, admin_user_account):
     contact = ContactFactory()
 

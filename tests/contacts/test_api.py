@@ -416,3 +416,75 @@ def test_a_file_that_is_not_csv_is_a_400_on_the_file_field(api_as, marketing_use
     assert response.status_code == 400
     assert error_of(response)["attr"] == "file"
     assert ContactImport.objects.count() == 0
+
+
+# --- Values of the wrong type or with NUL characters are 400s, never 500s ------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "attr"),
+    [
+        ({"phone": ["+447911123456"]}, "contacts.0.phone"),
+        ({"phone": {"number": "+447911123456"}}, "contacts.0.phone"),
+        ({"phone": "+447911123456", "name": {"x": 1}}, "contacts.0.name"),
+        ({"phone": "+447911123456", "external_id": ["a"]}, "contacts.0.external_id"),
+        ({"phone": "+447911123456", "whatsapp_user_id": True}, "contacts.0.whatsapp_user_id"),
+        ({"phone": "+447911123456", "name": "a\u0000b"}, "contacts.0.name"),
+        ({"phone": "+447911123456", "tags": ["vip\u0000"]}, "contacts.0.tags"),
+        ({"phone": "+447911123456", "tags": "vip,\u0000"}, "contacts.0.tags"),
+        ({"phone": "+447911123456", "tags": [1, 2]}, "contacts.0.tags"),
+        ({"phone": "+447911123456", "attributes": {"k": "a\u0000b"}}, "contacts.0.attributes"),
+        ({"phone": "+447911123456", "attributes": {"k": ["\u0000"]}}, "contacts.0.attributes"),
+        (
+            {"phone": "+447911123456", "consent": {"action": "opt_out", "evidence": {"a": 1}}},
+            "contacts.0.consent.evidence",
+        ),
+    ],
+)
+def test_a_bulk_upsert_item_of_the_wrong_shape_is_a_400_naming_it_and_stores_nothing(
+    api_as, marketing_user, item, attr
+):
+    response = api_as(marketing_user).post(
+        f"{CONTACTS}bulk-upsert/",
+        {"contacts": [item, {"phone": "+14155550100"}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert error_of(response)["attr"] == attr
+    assert Contact.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "attr"),
+    [
+        ({"phone": "+447911123456", "attributes": {"k": "a\u0000b"}}, "attributes"),
+        ({"phone": "+447911123456", "attributes": {"k\u0000": 1}}, "attributes"),
+        ({"phone": "+447911123456", "attributes": {"k": {"deep": ["\u0000"]}}}, "attributes"),
+        ({"phone": "+447911123456", "name": "a\u0000b"}, "name"),
+        ({"phone": ["+447911123456"]}, "phone"),
+    ],
+)
+def test_creating_a_contact_with_a_nul_character_or_wrong_type_is_a_400(
+    api_as, marketing_user, body, attr
+):
+    response = api_as(marketing_user).post(CONTACTS, body, format="json")
+
+    assert response.status_code == 400
+    assert error_of(response)["attr"] == attr
+    assert Contact.objects.count() == 0
+
+
+def test_a_segment_rule_with_a_nul_character_is_a_400(api_as, marketing_user):
+    response = api_as(marketing_user).post(
+        "/api/v1/segments/",
+        {
+            "name": "Nul",
+            "attribute_rules": [{"key": "k", "operator": "equals", "value": "a\u0000"}],
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert error_of(response)["attr"] == "attribute_rules.0.value"
+    assert Segment.objects.count() == 0

@@ -46,6 +46,14 @@ def test_a_contact_is_created_with_normalised_values():
         ({"phone": "+447911123456", "timezone": "GMT+1"}, "timezone", "not an IANA timezone"),
         ({"phone": "+447911123456", "attributes": ["x"]}, "attributes", "object"),
         ({"phone": "+447911123456", "tags": ["x" * 65]}, "tags", "longer than 64"),
+        ({"phone": ["+447911123456"]}, "phone", "must be text, not a list"),
+        ({"phone": "+447911123456", "name": {"x": 1}}, "name", "must be text, not an object"),
+        ({"phone": "+447911123456", "external_id": ["a"]}, "external_id", "not a list"),
+        ({"phone": "+447911123456", "name": "a\x00b"}, "name", "NUL character"),
+        ({"phone": "+447911123456", "tags": ["vip\x00"]}, "tags", "NUL character"),
+        ({"phone": "+447911123456", "attributes": {"k": "a\x00"}}, "attributes", "NUL"),
+        ({"phone": "+447911123456", "attributes": {"k\x00": 1}}, "attributes", "NUL"),
+        ({"phone": "+447911123456", "attributes": {"k": [{"x": "\x00"}]}}, "attributes", "NUL"),
     ],
 )
 def test_invalid_values_are_refused_with_the_field_and_nothing_is_stored(values, field, message):
@@ -119,6 +127,28 @@ def test_bulk_upsert_reports_one_outcome_per_item():
         "checkout-8812",
     )
     assert Contact.objects.filter(phone="+447911000004").count() == 0
+
+
+@pytest.mark.parametrize(
+    ("item", "reason"),
+    [
+        ({"phone": ["+447911000001"]}, "Phone must be text, not a list."),
+        ({"phone": {"n": 1}}, "Phone must be text, not an object."),
+        ({"phone": "+447911000001", "name": {"x": 1}}, "name must be text, not an object."),
+        ({"phone": "+447911000001", "external_id": ["a"]}, "external_id must be text, not a list."),
+        ({"phone": "+447911000001", "name": "a\x00"}, "name contains the NUL character"),
+        ({"phone": "+447911000001", "tags": ["a\x00"]}, "tags contains the NUL character"),
+    ],
+)
+def test_a_bulk_item_of_the_wrong_type_is_rejected_and_the_others_go_ahead(item, reason):
+    outcomes = services.contacts_bulk_upsert(items=[item, {"phone": "+447911000002"}])
+
+    assert [(outcome.row, outcome.outcome) for outcome in outcomes] == [
+        (0, "rejected"),
+        (1, "created"),
+    ]
+    assert outcomes[0].reason.startswith(reason)
+    assert list(Contact.objects.values_list("phone", flat=True)) == ["+447911000002"]
 
 
 def test_bulk_upsert_refuses_more_than_a_thousand_items():

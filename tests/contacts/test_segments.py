@@ -153,3 +153,48 @@ def test_chunks_of_a_segment_follow_its_filter():
     chunks = list(iter_id_chunks(segment_contacts(Segment(tags_any=["vip"])), size=2))
 
     assert [contact_id for chunk in chunks for contact_id in chunk] == sorted(wanted)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, {"json true", "text true"}),
+        (False, {"json false"}),
+        (5, {"json 5", "text 5"}),
+        (2.5, {"json 2.5"}),
+        ("5", {"json 5", "text 5"}),
+    ],
+)
+def test_equals_rules_compare_numbers_and_true_false_as_json_or_their_spelling(value, expected):
+    ContactFactory(name="json true", attributes={"k": True})
+    ContactFactory(name="text true", attributes={"k": "true"})
+    ContactFactory(name="json false", attributes={"k": False})
+    ContactFactory(name="json 5", attributes={"k": 5})
+    ContactFactory(name="text 5", attributes={"k": "5"})
+    ContactFactory(name="json 2.5", attributes={"k": 2.5})
+    ContactFactory(name="missing", attributes={})
+
+    segment = services.segment_create(
+        name="Rule", attribute_rules=[{"key": "k", "operator": "equals", "value": value}]
+    )
+
+    assert members(segment) == expected
+
+
+def test_a_rule_value_or_description_with_a_nul_character_is_refused():
+    for definition, field in [
+        (
+            {"attribute_rules": [{"key": "k", "operator": "equals", "value": "a\x00"}]},
+            "attribute_rules",
+        ),
+        (
+            {"attribute_rules": [{"key": "k\x00", "operator": "equals", "value": "a"}]},
+            "attribute_rules",
+        ),
+        ({"description": "a\x00b"}, "description"),
+    ]:
+        with pytest.raises(ContactError) as error:
+            services.segment_create(name="Nul", **definition)
+        assert error.value.field == field
+        assert "NUL character" in error.value.message
+    assert Segment.objects.count() == 0
