@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -103,8 +104,16 @@ class ContactViewSet(
     def bulk_upsert(self, request: Request) -> Response:
         payload = BulkUpsertInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        items = payload.validated_data["contacts"]
+        if any(item.get("consent") for item in items) and not request.user.has_perm(
+            "contacts.add_consentrecord"
+        ):
+            raise PermissionDenied(
+                "Items with consent append to the consent ledger, which needs the "
+                "contacts.add_consentrecord permission."
+            )
         outcomes = services.contacts_bulk_upsert(
-            items=payload.validated_data["contacts"],
+            items=items,
             recorded_by=request.user,
             recorded_via=recorded_via(request),
         )

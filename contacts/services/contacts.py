@@ -121,8 +121,9 @@ def contacts_bulk_upsert(
     """Upsert up to 1,000 contacts at once; one outcome per item (`row` is the item's index).
 
     Items are mappings with the keys of `contact_create` plus an optional ``consent`` mapping
-    (action, scope, source, evidence, captured_at, policy_version). A bad item is rejected with
-    its reason and never stops the others; items naming the same person are merged.
+    (action, scope, source, evidence, captured_at, policy_version), matched on phone, WhatsApp
+    user id or external_id. A bad item is rejected with its reason and never stops the others;
+    items naming the same person are merged.
     """
     if len(items) > BULK_UPSERT_LIMIT:
         raise ContactError(
@@ -148,12 +149,14 @@ def _contact_input(index: int, item: Mapping[str, Any], default_region: str | No
     raw_phone = item.get("phone")
     phone = validation.phone(raw_phone, default_region=default_region) if raw_phone else None
     external_id = validation.external_id(item.get("external_id"))
-    if not phone and not external_id:
+    whatsapp_user_id = validation.whatsapp_user_id(item.get("whatsapp_user_id"))
+    if not phone and not external_id and not whatsapp_user_id:
         raise ContactError("Give a phone or an external_id.", field="phone")
     consent = item.get("consent")
     return ContactInput(
         rows=[index],
         phone=phone,
+        whatsapp_user_id=whatsapp_user_id,
         external_id=external_id,
         name=validation.optional_text(item.get("name"), field="name", max_length=200),
         language=validation.language(item.get("language")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts.models import ConsentRecord, Contact, ContactImport, Segment
@@ -488,3 +489,87 @@ def test_a_segment_rule_with_a_nul_character_is_a_400(api_as, marketing_user):
     assert response.status_code == 400
     assert error_of(response)["attr"] == "attribute_rules.0.value"
     assert Segment.objects.count() == 0
+
+
+def test_bulk_upsert_items_with_consent_need_the_add_consentrecord_permission(api_as):
+    editor = UserFactory(username="editor")
+    editor.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_contact", "change_contact"])
+    )
+    consent = {
+        "action": "opt_in",
+        "scope": "marketing",
+        "evidence": "form-1",
+        "captured_at": "2025-01-02T00:00:00Z",
+    }
+    client = api_as(editor)
+
+    refused = client.post(
+        f"{CONTACTS}bulk-upsert/",
+        {"contacts": [{"phone": "+447911000001", "consent": consent}]},
+        format="json",
+    )
+    allowed = client.post(
+        f"{CONTACTS}bulk-upsert/", {"contacts": [{"phone": "+447911000002"}]}, format="json"
+    )
+
+    assert refused.status_code == 403
+    assert "contacts.add_consentrecord" in error_of(refused)["detail"]
+    assert allowed.status_code == 200
+    assert list(Contact.objects.values_list("phone", flat=True)) == ["+447911000002"]
+    assert ConsentRecord.objects.count() == 0
+
+
+def test_bulk_upsert_with_consent_by_marketing_is_recorded(api_as, marketing_user):
+    response = api_as(marketing_user).post(
+        f"{CONTACTS}bulk-upsert/",
+        {
+            "contacts": [
+                {
+                    "phone": "+447911000001",
+                    "whatsapp_user_id": "GB.77",
+                    "consent": {
+                        "action": "opt_in",
+                        "scope": "marketing",
+                        "evidence": "form-1",
+                        "captured_at": "2025-01-02T00:00:00Z",
+                    },
+                }
+            ]
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["counts"]["created"] == 1
+    contact = Contact.objects.get()
+    assert (contact.whatsapp_user_id, contact.wa_id) == ("GB.77", "447911000001")
+    assert ConsentRecord.objects.get().recorded_by == marketing_user
+
+
+def test_bulk_upsert_refuses_a_consent_dated_year_one_like_the_consent_endpoint(
+    api_as, marketing_user
+):
+    consent = {
+        "action": "opt_in",
+        "scope": "marketing",
+        "evidence": "x",
+        "captured_at": "0001-01-01T00:00:00+05:00",
+    }
+    client = api_as(marketing_user)
+    contact = ContactFactory()
+
+    bulk = client.post(
+        f"{CONTACTS}bulk-upsert/",
+        {"contacts": [{"phone": "+447911000001", "consent": consent}]},
+        format="json",
+    )
+    single = client.post(f"{CONTACTS}{contact.pk}/consents/", consent, format="json")
+
+    assert bulk.status_code == 200
+    assert bulk.json()["results"][0]["outcome"] == "rejected"
+    assert "before 2000" in bulk.json()["results"][0]["reason"]
+    assert single.status_code == 400
+    assert error_of(single)["attr"] == "captured_at"
+    assert ConsentRecord.objects.count() == 0
+    assert not Contact.objects.filter(phone="+447911000001").exists()

@@ -249,7 +249,7 @@ def messaged_contact(deliver):  # noqa: F811 - the endpoint fixture imported abo
     deliver(
         payload(
             "inbound_text",
-            wa_id="447911654321",
+            wa_id="447911000099",
             user_id="GB.999",
             wamid="wamid.OTHER",
             body="Someone else entirely",
@@ -345,12 +345,12 @@ def test_erasure_leaves_other_peoples_webhook_records_alone(messaged_contact):
     other = InboundMessage.objects.get(wamid="wamid.OTHER")
     assert (other.text, other.from_wa_id, other.from_user_id) == (
         "Someone else entirely",
-        "447911654321",
+        "447911000099",
         "GB.999",
     )
     body = bytes(WebhookDelivery.objects.get(pk=other.delivery_id).body).decode()
     assert "Someone else entirely" in body
-    assert "447911654321" in body
+    assert "447911000099" in body
     assert "Ravi Patel" in body
 
 

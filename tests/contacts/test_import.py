@@ -330,6 +330,21 @@ def test_the_orm_fallback_for_other_databases_gives_the_same_outcomes(monkeypatc
     assert len(tags_by_contact(Contact.objects.values_list("pk", flat=True))) == 1
 
 
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "orm"])
+def test_imported_contacts_get_their_wa_id_and_a_new_phone_moves_it(monkeypatch, copy):
+    if not copy:
+        monkeypatch.setattr(postgres_copy, "available", lambda: False)
+    run_import(b"phone,external_id\n07911 123456,CRM-1\n")
+
+    assert Contact.objects.get().wa_id == "447911123456"
+
+    run_import(b"phone,external_id\n+447911000099,CRM-1\n")
+
+    assert list(Contact.objects.values_list("phone", "wa_id")) == [
+        ("+447911000099", "447911000099")
+    ]
+
+
 # --- Whole-file errors change nothing -----------------------------------------------------------
 
 
