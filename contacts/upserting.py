@@ -30,8 +30,9 @@ from contacts.selectors import current_consent_expressions, tags_by_contact
 CREATED = "created"
 UPDATED = "updated"
 UNCHANGED = "unchanged"
+MERGED = "merged"
 REJECTED = "rejected"
-OUTCOMES = (CREATED, UPDATED, UNCHANGED, REJECTED)
+OUTCOMES = (CREATED, UPDATED, UNCHANGED, MERGED, REJECTED)
 
 _MERGED_FIELDS = ("phone", "whatsapp_user_id", "external_id", "name", "language", "timezone")
 # Each identifies one contact (a unique column): inputs are matched and merged on them.
@@ -96,8 +97,13 @@ def upsert_contacts(
     recorded_by: Any = None,
     recorded_via: str = "",
     source_import: ContactImport | None = None,
+    row_word: str = "row",
 ) -> list[RowOutcome]:
     """Apply a batch of inputs (already merged: no two share a key); one outcome per row.
+
+    A merged input's outcome belongs to its last row; its earlier rows are `MERGED` into it (or
+    rejected with it), so each contact is counted once as created, updated or unchanged.
+    `row_word` names rows in those reasons ("row" in a file, "item" in a request).
 
     Runs in its own transaction (a savepoint inside an outer one). A concurrent writer creating
     the same phone between our read and our insert makes the batch retry against fresh data.
@@ -105,7 +111,7 @@ def upsert_contacts(
     for attempt in range(_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _Batch(inputs, recorded_by, recorded_via, source_import).apply()
+                return _Batch(inputs, recorded_by, recorded_via, source_import, row_word).apply()
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise
@@ -119,8 +125,10 @@ class _Batch:
         recorded_by: Any,
         recorded_via: str,
         source_import: ContactImport | None,
+        row_word: str = "row",
     ) -> None:
         self.inputs = inputs
+        self.row_word = row_word
         self.recorded_by = recorded_by
         self.recorded_via = recorded_via
         self.source_import = source_import
@@ -135,8 +143,17 @@ class _Batch:
         result = []
         for item, outcome, contact_id, reason in outcomes:
             real_id = id_of_new.get(contact_id, contact_id) if contact_id is not None else None
+            phone = item.phone or ""
+            last = max(item.rows)
             for row in item.rows:
-                result.append(RowOutcome(row, outcome, real_id, reason, item.phone or ""))
+                if row == last:
+                    result.append(RowOutcome(row, outcome, real_id, reason, phone))
+                elif outcome == REJECTED:
+                    merged_reason = f"{reason} (merged with {self.row_word} {last})"
+                    result.append(RowOutcome(row, REJECTED, None, merged_reason, phone))
+                else:
+                    merged_reason = f"The same person as {self.row_word} {last}; merged into it."
+                    result.append(RowOutcome(row, MERGED, real_id, merged_reason, phone))
         return result
 
     # --- read ---------------------------------------------------------------------------------

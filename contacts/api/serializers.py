@@ -169,7 +169,10 @@ class BulkUpsertInputSerializer(serializers.Serializer):
 
 class BulkUpsertResultSerializer(serializers.Serializer):
     index = serializers.IntegerField(source="row")
-    outcome = serializers.ChoiceField(choices=["created", "updated", "unchanged", "rejected"])
+    outcome = serializers.ChoiceField(
+        choices=["created", "updated", "unchanged", "merged", "rejected"],
+        help_text="`merged`: the same person as a later item, which carries the outcome.",
+    )
     contact_id = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField()
 
@@ -261,6 +264,7 @@ class ContactImportSerializer(serializers.ModelSerializer):
             "created_count",
             "updated_count",
             "unchanged_count",
+            "merged_count",
             "rejected_count",
             "uploaded_by",
             "created_at",

@@ -121,7 +121,8 @@ class ContactViewSet(
         body = {
             "results": outcomes,
             "counts": {
-                name: counts[name] for name in ("created", "updated", "unchanged", "rejected")
+                name: counts[name]
+                for name in ("created", "updated", "unchanged", "merged", "rejected")
             },
         }
         return Response(BulkUpsertOutputSerializer(body).data)

@@ -138,7 +138,10 @@ def contacts_bulk_upsert(
             outcomes.append(RowOutcome(index, REJECTED, None, error.message))
     if inputs:
         outcomes += upsert_contacts(
-            merge_duplicates(inputs), recorded_by=recorded_by, recorded_via=recorded_via
+            merge_duplicates(inputs),
+            recorded_by=recorded_by,
+            recorded_via=recorded_via,
+            row_word="item",
         )
     return sorted(outcomes, key=lambda outcome: outcome.row)
 

@@ -229,7 +229,13 @@ def test_bulk_upsert_returns_one_result_per_item(api_as, marketing_user):
         (2, "rejected"),
     ]
     assert body["results"][2]["reason"].startswith("Phone 'bad'")
-    assert body["counts"] == {"created": 1, "updated": 1, "unchanged": 0, "rejected": 1}
+    assert body["counts"] == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "merged": 0,
+        "rejected": 1,
+    }
 
 
 def test_bulk_upsert_of_more_than_1000_contacts_is_a_400(api_as, marketing_user):

@@ -114,14 +114,15 @@ def test_bulk_upsert_reports_one_outcome_per_item():
     outcomes = services.contacts_bulk_upsert(items=items)
 
     assert [(outcome.row, outcome.outcome) for outcome in outcomes] == [
-        (0, "updated"),
+        (0, "merged"),  # the same person as item 5, which carries the outcome
         (1, "created"),
         (2, "rejected"),
         (3, "created"),
         (4, "rejected"),
-        (5, "updated"),  # the same person as item 0, merged into it
+        (5, "updated"),
     ]
     assert outcomes[0].contact_id == existing.pk == outcomes[5].contact_id
+    assert outcomes[0].reason == "The same person as item 5; merged into it."
     assert outcomes[4].reason == "An opt-in needs evidence."
     record = ConsentRecord.objects.get()
     assert (record.contact.phone, record.source, record.evidence) == (
