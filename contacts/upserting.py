@@ -250,7 +250,8 @@ class _Batch:
                     None,
                     (
                         "This number belonged to a contact who was erased at their request; add it "
-                        "again only if the person asks, one contact at a time."
+                        "again only if the person asks, one contact at a time (admin, or "
+                        "POST /api/v1/contacts/ with returning_after_erasure)."
                     ),
                 )
             return item, CREATED, self._plan_new(item), ""

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -127,6 +128,7 @@ class ContactAdmin(admin.ModelAdmin):
                 {
                     "fields": [
                         "phone",
+                        "returning_after_erasure",
                         "whatsapp_user_id",
                         "name",
                         "external_id",
@@ -212,6 +214,18 @@ class ContactAdmin(admin.ModelAdmin):
             describe(contact.utility_consent_id),
             add_url,
         )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Django quietly ignores an action the user may not run; refusing it says what happened.
+        if (
+            request.method == "POST"
+            and request.POST.get("action") == "erase_contacts"
+            and not self.has_erase_permission(request)
+        ):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
 
     def changeform_view(
         self,

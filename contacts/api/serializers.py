@@ -101,6 +101,14 @@ class ContactInputSerializer(serializers.Serializer):
     timezone = serializers.CharField(required=False, allow_blank=True)
     attributes = serializers.DictField(required=False, validators=[no_nul_characters])
     tags = serializers.ListField(child=serializers.CharField(), required=False)
+    returning_after_erasure = serializers.BooleanField(
+        required=False,
+        write_only=True,
+        help_text=(
+            "Set true to add a number whose contact was erased, when the person asked to be "
+            "added again; otherwise such a number is refused."
+        ),
+    )
 
 
 class BulkConsentItemSerializer(serializers.Serializer):
@@ -240,6 +248,22 @@ class SegmentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at"]
         # Name uniqueness is the service's rule, reported on the `name` field.
         extra_kwargs = {"name": {"validators": []}}
+
+
+class SegmentDefinitionSerializer(SegmentSerializer):
+    """An audience definition without a name, to count before saving it."""
+
+    class Meta(SegmentSerializer.Meta):
+        fields = [
+            "tags_any",
+            "tags_all",
+            "languages",
+            "attribute_rules",
+            "created_after",
+            "created_before",
+            "required_consent",
+        ]
+        read_only_fields: list[str] = []
 
 
 class SegmentCountSerializer(serializers.Serializer):

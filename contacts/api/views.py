@@ -35,6 +35,7 @@ from contacts.api.serializers import (
     ContactInputSerializer,
     ContactSerializer,
     SegmentCountSerializer,
+    SegmentDefinitionSerializer,
     SegmentSerializer,
 )
 from contacts.csv_files import rejected_rows_csv
@@ -219,6 +220,26 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def count(self, request: Request, pk: str) -> Response:
         return Response({"count": segment_contacts(self.get_object()).count()})
+
+    @extend_schema(
+        request=SegmentDefinitionSerializer,
+        responses={200: SegmentCountSerializer},
+        summary="How many contacts a definition matches now, without saving it",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="preview-count",
+        permission_classes=[IsAuthenticated, requires_permissions("contacts.view_segment")],
+    )
+    def preview_count(self, request: Request) -> Response:
+        payload = SegmentDefinitionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            definition = services.segment_check_definition(**payload.validated_data)
+        except ContactError as error:
+            raise validation_error(error) from error
+        return Response({"count": segment_contacts(Segment(**definition)).count()})
 
 
 class ContactImportViewSet(

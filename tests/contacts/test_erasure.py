@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.core.cache import cache
 from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import DataSource, Message, MessageStatus, MessageStatusEvent, TrackedLink
@@ -368,3 +369,74 @@ def test_erasure_forgets_data_source_values_cached_for_the_contact(messaged_cont
 
     assert cache.get(key) is None
     assert cache.get(untouched) == {"tier": "silver"}
+
+
+# --- An erased number comes back only when the person asks -------------------------------------
+
+
+def test_creating_or_moving_a_contact_to_an_erased_number_is_refused(contact):
+    services.contact_erase(contact=contact, erased_by=UserFactory())
+    other = ContactFactory(phone="+447911000003")
+
+    with pytest.raises(ContactError) as created:
+        services.contact_create(phone="07911 123456", name="Back")
+    with pytest.raises(ContactError) as moved:
+        services.contact_update(contact=other, phone="+447911123456")
+
+    for error in (created.value, moved.value):
+        assert (error.field, error.code) == ("phone", "erased_number")
+        assert "returning_after_erasure" in error.message
+    assert not Contact.objects.filter(phone="+447911123456").exists()
+
+
+def test_an_erased_number_is_added_again_when_the_person_asked(contact):
+    services.contact_erase(contact=contact, erased_by=UserFactory())
+
+    returning = services.contact_create(phone="+447911123456", returning_after_erasure=True)
+
+    assert returning.pk != contact.pk
+    assert (returning.phone, returning.marketing_consent) == ("+447911123456", None)
+
+
+def test_the_api_refuses_an_erased_number_with_a_400_unless_confirmed(
+    contact, api_as, marketing_user
+):
+    services.contact_erase(contact=contact, erased_by=UserFactory())
+    client = api_as(marketing_user)
+
+    refused = client.post("/api/v1/contacts/", {"phone": "+447911123456"}, format="json")
+
+    assert refused.status_code == 400
+    (error,) = refused.json()["errors"]
+    assert (error["attr"], error["code"]) == ("phone", "erased_number")
+    assert not Contact.objects.filter(phone="+447911123456").exists()
+
+    confirmed = client.post(
+        "/api/v1/contacts/",
+        {"phone": "+447911123456", "returning_after_erasure": True},
+        format="json",
+    )
+
+    assert confirmed.status_code == 201
+    assert confirmed.json()["phone"] == "+447911123456"
+    assert "returning_after_erasure" not in confirmed.json()
+
+
+def test_the_admin_add_form_refuses_an_erased_number_unless_confirmed(
+    contact, client, admin_user_account
+):
+    services.contact_erase(contact=contact, erased_by=UserFactory())
+    client.force_login(admin_user_account)
+    add = reverse("admin:contacts_contact_add")
+    form = {"phone": "07911 123456", "attributes": "{}", "tags": ""}
+
+    refused = client.post(add, form)
+
+    assert refused.status_code == 200
+    assert "erased at their request" in refused.context["adminform"].form.errors["phone"][0]
+    assert not Contact.objects.filter(phone="+447911123456").exists()
+
+    confirmed = client.post(add, {**form, "returning_after_erasure": "on"})
+
+    assert confirmed.status_code == 302
+    assert Contact.objects.filter(phone="+447911123456", erased_at=None).count() == 1
