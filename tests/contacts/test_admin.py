@@ -6,6 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from contacts import services
+from contacts.errors import ContactError
 from contacts.models import ConsentRecord, Contact, ContactImport, Segment
 from tests.contacts.factories import (
     ConsentRecordFactory,
@@ -117,6 +119,25 @@ def test_bad_attributes_in_the_admin_are_a_form_error_and_store_nothing(
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["attributes"][0].startswith(message)
+    assert Contact.objects.count() == 0
+
+
+def test_a_rule_only_the_service_applies_is_an_admin_message_not_a_server_error(
+    as_admin, monkeypatch
+):
+    def refuse(**values):
+        raise ContactError("Another contact was just saved with the same phone.", field="phone")
+
+    monkeypatch.setattr(services, "contact_create", refuse)
+
+    response = as_admin.post(
+        url("contact_add"), {"phone": "+447911123456", "attributes": "{}", "tags": ""}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert [str(message) for message in response.context["messages"]] == [
+        "Another contact was just saved with the same phone."
+    ]
     assert Contact.objects.count() == 0
 
 
