@@ -32,6 +32,7 @@ from contacts.duplicates import DuplicateGroups
 from contacts.models import ContactImport, ContactImportFileChunk, ContactImportRejectedRow
 from contacts.upserting import (
     CREATED,
+    MERGED,
     REJECTED,
     UNCHANGED,
     UPDATED,
@@ -49,6 +50,7 @@ _COUNTERS = {
     CREATED: "created_count",
     UPDATED: "updated_count",
     UNCHANGED: "unchanged_count",
+    MERGED: "merged_count",
     REJECTED: "rejected_count",
 }
 
@@ -78,6 +80,7 @@ def claim(contact_import_id: int) -> ContactImport | None:
         created_count=0,
         updated_count=0,
         unchanged_count=0,
+        merged_count=0,
         rejected_count=0,
     )
     if not claimed:

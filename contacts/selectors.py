@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from contacts.erasure import phone_hash
 from contacts.models import (
@@ -223,13 +225,8 @@ def segment_contacts(segment: Segment) -> QuerySet[Contact]:
                 language_match |= Q(language__startswith=f"{locale}_")
         contacts = contacts.filter(language_match)
     for index, rule in enumerate(segment.attribute_rules or []):
-        alias = f"attribute_{index}"
-        contacts = contacts.alias(**{alias: KeyTextTransform(rule["key"], "attributes")})
-        value = str(rule["value"])
-        if rule["operator"] == "contains":
-            contacts = contacts.filter(**{f"{alias}__icontains": value})
-        else:
-            contacts = contacts.filter(**{alias: value})
+        aliases, condition = _attribute_rule(index, rule)
+        contacts = contacts.alias(**aliases).filter(condition)
     if segment.created_after:
         contacts = contacts.filter(created_at__gte=segment.created_after)
     if segment.created_before:
@@ -239,6 +236,23 @@ def segment_contacts(segment: Segment) -> QuerySet[Contact]:
     if segment.required_consent in {RequiredConsent.UTILITY, RequiredConsent.ALL}:
         contacts = contacts.filter(utility_consent__isnull=False)
     return contacts.order_by("pk")
+
+
+def _attribute_rule(index: int, rule: dict) -> tuple[dict[str, Any], Q]:
+    """One attribute rule: the aliases it needs on the contacts queryset, and its condition."""
+    text, as_json = f"attribute_text_{index}", f"attribute_json_{index}"
+    aliases: dict[str, Any] = {text: KeyTextTransform(rule["key"], "attributes")}
+    value = rule["value"]
+    if rule["operator"] == "contains":
+        return aliases, Q(**{f"{text}__icontains": str(value)})
+    if isinstance(value, str):
+        return aliases, Q(**{text: value})
+    # A number or true/false matches the same JSON value, or text spelling it (imports store
+    # every attribute as text: "120", "true").
+    aliases[as_json] = KeyTransform(rule["key"], "attributes")
+    spelled = json.dumps(value)
+    by_text = Q(**{f"{text}__iexact": spelled}) if isinstance(value, bool) else Q(**{text: spelled})
+    return aliases, by_text | Q(**{as_json: value})
 
 
 def iter_id_chunks(queryset: QuerySet, size: int = 1000) -> Iterator[list[int]]:

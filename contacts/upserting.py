@@ -24,15 +24,19 @@ from django.utils import timezone
 from contacts import postgres_copy
 from contacts.erasure import phone_hash
 from contacts.models import ConsentRecord, Contact, ContactImport, Tag
+from contacts.phones import wa_id_for
 from contacts.selectors import current_consent_expressions, tags_by_contact
 
 CREATED = "created"
 UPDATED = "updated"
 UNCHANGED = "unchanged"
+MERGED = "merged"
 REJECTED = "rejected"
-OUTCOMES = (CREATED, UPDATED, UNCHANGED, REJECTED)
+OUTCOMES = (CREATED, UPDATED, UNCHANGED, MERGED, REJECTED)
 
-_MERGED_FIELDS = ("phone", "external_id", "name", "language", "timezone")
+_MERGED_FIELDS = ("phone", "whatsapp_user_id", "external_id", "name", "language", "timezone")
+# Each identifies one contact (a unique column): inputs are matched and merged on them.
+_IDENTITY_FIELDS = ("phone", "whatsapp_user_id", "external_id")
 _ATTEMPTS = 3
 
 
@@ -54,6 +58,7 @@ class ContactInput:
 
     rows: list[int]
     phone: str | None = None
+    whatsapp_user_id: str | None = None
     external_id: str | None = None
     name: str = ""
     language: str = ""
@@ -63,12 +68,7 @@ class ContactInput:
     consents: list[ConsentInput] = field(default_factory=list)
 
     def identity_keys(self) -> list[tuple[str, str]]:
-        keys = []
-        if self.phone:
-            keys.append(("phone", self.phone))
-        if self.external_id:
-            keys.append(("external_id", self.external_id))
-        return keys
+        return [(name, value) for name in _IDENTITY_FIELDS if (value := getattr(self, name))]
 
     def merged_with(self, newer: ContactInput) -> ContactInput:
         """This input updated by a later one for the same person."""
@@ -97,8 +97,13 @@ def upsert_contacts(
     recorded_by: Any = None,
     recorded_via: str = "",
     source_import: ContactImport | None = None,
+    row_word: str = "row",
 ) -> list[RowOutcome]:
     """Apply a batch of inputs (already merged: no two share a key); one outcome per row.
+
+    A merged input's outcome belongs to its last row; its earlier rows are `MERGED` into it (or
+    rejected with it), so each contact is counted once as created, updated or unchanged.
+    `row_word` names rows in those reasons ("row" in a file, "item" in a request).
 
     Runs in its own transaction (a savepoint inside an outer one). A concurrent writer creating
     the same phone between our read and our insert makes the batch retry against fresh data.
@@ -106,7 +111,7 @@ def upsert_contacts(
     for attempt in range(_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _Batch(inputs, recorded_by, recorded_via, source_import).apply()
+                return _Batch(inputs, recorded_by, recorded_via, source_import, row_word).apply()
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
                 raise
@@ -120,8 +125,10 @@ class _Batch:
         recorded_by: Any,
         recorded_via: str,
         source_import: ContactImport | None,
+        row_word: str = "row",
     ) -> None:
         self.inputs = inputs
+        self.row_word = row_word
         self.recorded_by = recorded_by
         self.recorded_via = recorded_via
         self.source_import = source_import
@@ -136,34 +143,45 @@ class _Batch:
         result = []
         for item, outcome, contact_id, reason in outcomes:
             real_id = id_of_new.get(contact_id, contact_id) if contact_id is not None else None
+            phone = item.phone or ""
+            last = max(item.rows)
             for row in item.rows:
-                result.append(RowOutcome(row, outcome, real_id, reason, item.phone or ""))
+                if row == last:
+                    result.append(RowOutcome(row, outcome, real_id, reason, phone))
+                elif outcome == REJECTED:
+                    merged_reason = f"{reason} (merged with {self.row_word} {last})"
+                    result.append(RowOutcome(row, REJECTED, None, merged_reason, phone))
+                else:
+                    merged_reason = f"The same person as {self.row_word} {last}; merged into it."
+                    result.append(RowOutcome(row, MERGED, real_id, merged_reason, phone))
         return result
 
     # --- read ---------------------------------------------------------------------------------
 
     def _load(self) -> None:
-        phones = {item.phone for item in self.inputs if item.phone}
-        external_ids = {item.external_id for item in self.inputs if item.external_id}
+        wanted: dict[str, set[str]] = {name: set() for name in _IDENTITY_FIELDS}
+        for item in self.inputs:
+            for name, value in item.identity_keys():
+                wanted[name].add(value)
+        phones = wanted["phone"]
         fields = [f.attname for f in Contact._meta.concrete_fields]
-        # Two queries rather than one with OR: PostgreSQL then always uses the unique indexes,
-        # where an OR of two long IN lists can tip the planner into a sequential scan.
+        # One query per identifier rather than one with OR: PostgreSQL then always uses the
+        # unique indexes, where an OR of long IN lists can tip the planner into a sequential scan.
         self.state: dict[int, dict[str, Any]] = {}
-        for lookup, values in (("phone__in", phones), ("external_id__in", external_ids)):
+        for name, values in wanted.items():
             if values:
                 rows = (
                     Contact.objects.select_for_update()
-                    .filter(**{lookup: values})
+                    .filter(**{f"{name}__in": values})
                     .order_by("pk")
                     .values(*fields)
                 )
                 self.state.update((row["id"], row) for row in rows)
         self.by_key: dict[tuple[str, str], int] = {}
         for contact_id, row in self.state.items():
-            if row["phone"]:
-                self.by_key[("phone", row["phone"])] = contact_id
-            if row["external_id"]:
-                self.by_key[("external_id", row["external_id"])] = contact_id
+            for name in _IDENTITY_FIELDS:
+                if row[name]:
+                    self.by_key[(name, row[name])] = contact_id
         # Only numbers no live contact has can be "returning after erasure".
         unmatched = phones - {row["phone"] for row in self.state.values()}
         self.erased_phones: set[str] = set()
@@ -201,23 +219,21 @@ class _Batch:
     # --- plan ---------------------------------------------------------------------------------
 
     def _plan(self, item: ContactInput) -> tuple[ContactInput, str, int | None, str]:
-        by_phone = self.by_key.get(("phone", item.phone)) if item.phone else None
-        by_external_id = (
-            self.by_key.get(("external_id", item.external_id)) if item.external_id else None
-        )
-        if by_phone and by_external_id and by_phone != by_external_id:
-            return (
-                item,
-                REJECTED,
-                None,
-                (
-                    f"Phone {item.phone} belongs to {self._label(by_phone)} but external_id "
-                    f"{item.external_id} to {self._label(by_external_id)}."
-                ),
+        matches = {
+            name: self.by_key[(name, value)]
+            for name, value in item.identity_keys()
+            if (name, value) in self.by_key
+        }
+        if len(set(matches.values())) > 1:
+            owners = " but ".join(
+                f"{name} {getattr(item, name)} {'belongs ' if index == 0 else ''}to "
+                f"{self._label(contact_id)}"
+                for index, (name, contact_id) in enumerate(matches.items())
             )
-        contact_id = by_phone or by_external_id
+            return item, REJECTED, None, f"{owners[0].upper()}{owners[1:]}."
+        contact_id = next(iter(matches.values()), None)
         if contact_id is None:
-            if not item.phone:
+            if not item.phone and not item.whatsapp_user_id:
                 return (
                     item,
                     REJECTED,
@@ -234,7 +250,8 @@ class _Batch:
                     None,
                     (
                         "This number belonged to a contact who was erased at their request; add it "
-                        "again only if the person asks, one contact at a time."
+                        "again only if the person asks, one contact at a time (admin, or "
+                        "POST /api/v1/contacts/ with returning_after_erasure)."
                     ),
                 )
             return item, CREATED, self._plan_new(item), ""
@@ -245,6 +262,8 @@ class _Batch:
         temporary_id = -(len(self.new) + 1)
         self.new[temporary_id] = {
             "phone": item.phone,
+            "wa_id": wa_id_for(item.phone) if item.phone else "",
+            "whatsapp_user_id": item.whatsapp_user_id,
             "external_id": item.external_id,
             "name": item.name,
             "language": item.language,
@@ -263,11 +282,14 @@ class _Batch:
         for name in _MERGED_FIELDS:
             value = getattr(item, name)
             if value and value != row[name]:
-                if name in {"phone", "external_id"}:
+                if name in _IDENTITY_FIELDS:
                     self.by_key.pop((name, row[name]), None)
                     self.by_key[(name, value)] = contact_id
                 row[name] = value
                 changed.add(name)
+                if name == "phone":
+                    row["wa_id"] = wa_id_for(value)
+                    changed.add("wa_id")
         attributes = {**row["attributes"], **item.attributes}
         if attributes != row["attributes"]:
             row["attributes"] = attributes
@@ -344,8 +366,9 @@ class _Batch:
         postgres_copy.copy_rows(
             Contact,
             [
-                *("id", "created_at", "updated_at", "phone", "wa_id", "name", "external_id"),
-                *("language", "timezone", "attributes", "erased_phone_hash"),
+                *("id", "created_at", "updated_at", "phone", "wa_id", "whatsapp_user_id"),
+                *("name", "external_id", "language", "timezone", "attributes"),
+                "erased_phone_hash",
             ],
             (
                 (
@@ -353,7 +376,8 @@ class _Batch:
                     self.now,
                     self.now,
                     values["phone"],
-                    "",
+                    values["wa_id"],
+                    values["whatsapp_user_id"],
                     values["name"],
                     values["external_id"],
                     values["language"],

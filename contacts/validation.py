@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +29,11 @@ MAX_ATTRIBUTES_BYTES = 16_384
 # Clocks differ a little between a form, a CRM and us; a consent "from the future" beyond this is
 # a data error, not skew.
 CLOCK_SKEW = timedelta(minutes=5)
+# WhatsApp Business messaging did not exist before this; an earlier consent date is a data error
+# (a spreadsheet's 1900-01-00, a CRM's 0001-01-01 for "unknown").
+EARLIEST_CAPTURE = datetime(2000, 1, 1, tzinfo=UTC)
+# PostgreSQL cannot store it in text or JSON, and no person typed it.
+NUL = "\x00"
 
 _ACTION_WORDS = {
     ConsentAction.OPT_IN: {
@@ -63,10 +69,46 @@ def phone(value: str, *, default_region: str | None = None, field: str = "phone"
 
 
 def optional_text(value: Any, *, field: str, max_length: int) -> str:
-    text = "" if value is None else str(value).strip()
+    """Text (a number is taken as its digits); a list, an object or true/false is refused."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ContactError(
+            f"{field} must be text, not {_kind(value)}.", field=field, code="invalid"
+        )
+    text = str(value).strip()
+    refuse_nul(text, field=field)
     if len(text) > max_length:
         raise ContactError(f"{field} is longer than {max_length} characters.", field=field)
     return text
+
+
+def refuse_nul(value: Any, *, field: str) -> None:
+    """Refuse the NUL character anywhere in `value` (strings, and keys and items, recursively)."""
+    if isinstance(value, str):
+        if NUL in value:
+            raise ContactError(
+                f"{field} contains the NUL character (\\u0000), which cannot be stored.",
+                field=field,
+                code="nul_character",
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, field=field)
+            refuse_nul(item, field=field)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            refuse_nul(item, field=field)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple | set):
+        return "a list"
+    return type(value).__name__
 
 
 def external_id(value: Any) -> str | None:
@@ -123,6 +165,7 @@ def tag_names(value: Any, *, field: str = "tags") -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise ContactError("Tags must be a list of names.", field=field)
+        refuse_nul(item, field=field)
         name = item.strip().lower()
         if len(name) > MAX_TAG_LENGTH:
             raise ContactError(
@@ -138,6 +181,7 @@ def attributes(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict) or not all(isinstance(key, str) and key for key in value):
         raise ContactError("Attributes must be an object with text keys.", field="attributes")
+    refuse_nul(value, field="attributes")
     if len(repr(value)) > MAX_ATTRIBUTES_BYTES:
         raise ContactError(
             f"Attributes are larger than {MAX_ATTRIBUTES_BYTES // 1024} KB.", field="attributes"
@@ -192,6 +236,12 @@ def captured_at(value: Any, *, field: str = "captured_at") -> datetime:
             ) from None
     if django_timezone.is_naive(moment):
         moment = django_timezone.make_aware(moment, zoneinfo.ZoneInfo("UTC"))
+    if moment < EARLIEST_CAPTURE:
+        raise ContactError(
+            f"captured_at {moment.date().isoformat()} is before {EARLIEST_CAPTURE:%Y}; "
+            "check the date the person gave it.",
+            field=field,
+        )
     if moment > django_timezone.now() + CLOCK_SKEW:
         raise ContactError(f"captured_at {moment:%Y-%m-%d %H:%M} is in the future.", field=field)
     return moment

@@ -6,8 +6,9 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -127,6 +128,7 @@ class ContactAdmin(admin.ModelAdmin):
                 {
                     "fields": [
                         "phone",
+                        "returning_after_erasure",
                         "whatsapp_user_id",
                         "name",
                         "external_id",
@@ -212,6 +214,33 @@ class ContactAdmin(admin.ModelAdmin):
             describe(contact.utility_consent_id),
             add_url,
         )
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # Django quietly ignores an action the user may not run; refusing it says what happened.
+        if (
+            request.method == "POST"
+            and request.POST.get("action") == "erase_contacts"
+            and not self.has_erase_permission(request)
+        ):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The form checks every value first; a rule only the service can apply (a contact saved
+        # with the same phone meanwhile) is shown as a message rather than a server error.
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ContactError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(
         self, request: HttpRequest, obj: Contact, form: ContactForm, change: bool

@@ -18,6 +18,7 @@ from contacts.models import (
     Segment,
 )
 from contacts.phones import is_valid_region
+from contacts.selectors import phone_was_erased
 from contacts.services import segment_check_definition
 
 
@@ -46,6 +47,11 @@ class TagsField(forms.CharField):
 
 class ContactForm(forms.ModelForm):
     tags = TagsField()
+    returning_after_erasure = forms.BooleanField(
+        required=False,
+        label="Added again at the person's request",
+        help_text="Needed only for a number whose contact was erased before.",
+    )
 
     class Meta:
         model = Contact
@@ -68,6 +74,15 @@ class ContactForm(forms.ModelForm):
         value = self.cleaned_data.get("phone")
         return checked(validation.phone, value) if value else None
 
+    def clean_name(self) -> str:
+        return checked(
+            lambda value: validation.optional_text(value, field="name", max_length=200),
+            self.cleaned_data.get("name"),
+        )
+
+    def clean_attributes(self) -> dict[str, Any]:
+        return checked(validation.attributes, self.cleaned_data.get("attributes"))
+
     def clean_whatsapp_user_id(self) -> str | None:
         return checked(validation.whatsapp_user_id, self.cleaned_data.get("whatsapp_user_id"))
 
@@ -82,13 +97,26 @@ class ContactForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if not cleaned.get("phone") and not cleaned.get("whatsapp_user_id"):
+        phone = cleaned.get("phone")
+        if not phone and not cleaned.get("whatsapp_user_id"):
             self.add_error("phone", "A contact needs a phone number.")
+        elif (
+            phone
+            and phone != self.instance.phone
+            and not cleaned.get("returning_after_erasure")
+            and phone_was_erased(phone)
+        ):
+            self.add_error(
+                "phone",
+                "This number belonged to a contact who was erased at their request. Add it again "
+                "only if the person asked to be added, and tick the box below to confirm.",
+            )
         return cleaned
 
     def contact_values(self) -> dict[str, Any]:
         """The cleaned values as `contact_create` / `contact_update` take them."""
-        return {name: self.cleaned_data[name] for name in [*self.Meta.fields, "tags"]}
+        fields = [*self.Meta.fields, "tags", "returning_after_erasure"]
+        return {name: self.cleaned_data[name] for name in fields}
 
 
 class ConsentRecordForm(forms.ModelForm):

@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from contacts import validation
+from contacts.errors import ContactError
 from contacts.models import (
     ConsentAction,
     ConsentRecord,
@@ -17,6 +19,33 @@ from contacts.models import (
     Segment,
 )
 from contacts.services import BULK_UPSERT_LIMIT
+
+
+def no_nul_characters(value: Any) -> None:
+    """PostgreSQL stores no NUL character in text or JSON: refuse it anywhere in a value."""
+    try:
+        validation.refuse_nul(value, field="value")
+    except ContactError:
+        raise serializers.ValidationError(
+            "Null characters are not allowed.", code="null_characters_not_allowed"
+        ) from None
+
+
+class TagsInputField(serializers.Field):
+    """A list of tag names, or one string of them separated by commas."""
+
+    default_error_messages = {"invalid": "Must be a list of tag names or a comma-separated string."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) and not (
+            isinstance(data, list) and all(isinstance(item, str) for item in data)
+        ):
+            self.fail("invalid")
+        no_nul_characters(data)
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
 class ConsentSummarySerializer(serializers.Serializer):
@@ -70,8 +99,44 @@ class ContactInputSerializer(serializers.Serializer):
     external_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     language = serializers.CharField(required=False, allow_blank=True)
     timezone = serializers.CharField(required=False, allow_blank=True)
-    attributes = serializers.DictField(required=False)
+    attributes = serializers.DictField(required=False, validators=[no_nul_characters])
     tags = serializers.ListField(child=serializers.CharField(), required=False)
+    returning_after_erasure = serializers.BooleanField(
+        required=False,
+        write_only=True,
+        help_text=(
+            "Set true to add a number whose contact was erased, when the person asked to be "
+            "added again; otherwise such a number is refused."
+        ),
+    )
+
+
+class BulkConsentItemSerializer(serializers.Serializer):
+    """Shapes only: the service checks the words (``opt_in``, ``yes``, ``withdrawn``)."""
+
+    action = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    scope = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    source = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    evidence = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    captured_at = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    policy_version = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+
+
+class BulkContactItemSerializer(serializers.Serializer):
+    """One item of a bulk upsert: types are checked here (a wrong type is a 400 for the whole
+    request); values (phone, locale, timezone, consent rules) per item by the service."""
+
+    phone = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    whatsapp_user_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    name = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    external_id = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    language = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    timezone = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    attributes = serializers.DictField(
+        required=False, allow_null=True, validators=[no_nul_characters]
+    )
+    tags = TagsInputField(required=False, allow_null=True)
+    consent = BulkConsentItemSerializer(required=False, allow_null=True)
 
 
 class ConsentInputSerializer(serializers.Serializer):
@@ -99,7 +164,7 @@ class ConsentInputSerializer(serializers.Serializer):
 
 class BulkUpsertInputSerializer(serializers.Serializer):
     contacts = serializers.ListField(
-        child=serializers.DictField(),
+        child=BulkContactItemSerializer(),
         allow_empty=False,
         max_length=BULK_UPSERT_LIMIT,
         help_text=(
@@ -112,7 +177,10 @@ class BulkUpsertInputSerializer(serializers.Serializer):
 
 class BulkUpsertResultSerializer(serializers.Serializer):
     index = serializers.IntegerField(source="row")
-    outcome = serializers.ChoiceField(choices=["created", "updated", "unchanged", "rejected"])
+    outcome = serializers.ChoiceField(
+        choices=["created", "updated", "unchanged", "merged", "rejected"],
+        help_text="`merged`: the same person as a later item, which carries the outcome.",
+    )
     contact_id = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField()
 
@@ -149,7 +217,7 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
 class AttributeRuleSerializer(serializers.Serializer):
     key = serializers.CharField()
     operator = serializers.ChoiceField(choices=["equals", "contains"])
-    value = serializers.JSONField()
+    value = serializers.JSONField(validators=[no_nul_characters])
 
 
 class SegmentSerializer(serializers.ModelSerializer):
@@ -182,6 +250,22 @@ class SegmentSerializer(serializers.ModelSerializer):
         extra_kwargs = {"name": {"validators": []}}
 
 
+class SegmentDefinitionSerializer(SegmentSerializer):
+    """An audience definition without a name, to count before saving it."""
+
+    class Meta(SegmentSerializer.Meta):
+        fields = [
+            "tags_any",
+            "tags_all",
+            "languages",
+            "attribute_rules",
+            "created_after",
+            "created_before",
+            "required_consent",
+        ]
+        read_only_fields: list[str] = []
+
+
 class SegmentCountSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
@@ -204,6 +288,7 @@ class ContactImportSerializer(serializers.ModelSerializer):
             "created_count",
             "updated_count",
             "unchanged_count",
+            "merged_count",
             "rejected_count",
             "uploaded_by",
             "created_at",

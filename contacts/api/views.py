@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -34,6 +35,7 @@ from contacts.api.serializers import (
     ContactInputSerializer,
     ContactSerializer,
     SegmentCountSerializer,
+    SegmentDefinitionSerializer,
     SegmentSerializer,
 )
 from contacts.csv_files import rejected_rows_csv
@@ -103,8 +105,16 @@ class ContactViewSet(
     def bulk_upsert(self, request: Request) -> Response:
         payload = BulkUpsertInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        items = payload.validated_data["contacts"]
+        if any(item.get("consent") for item in items) and not request.user.has_perm(
+            "contacts.add_consentrecord"
+        ):
+            raise PermissionDenied(
+                "Items with consent append to the consent ledger, which needs the "
+                "contacts.add_consentrecord permission."
+            )
         outcomes = services.contacts_bulk_upsert(
-            items=payload.validated_data["contacts"],
+            items=items,
             recorded_by=request.user,
             recorded_via=recorded_via(request),
         )
@@ -112,7 +122,8 @@ class ContactViewSet(
         body = {
             "results": outcomes,
             "counts": {
-                name: counts[name] for name in ("created", "updated", "unchanged", "rejected")
+                name: counts[name]
+                for name in ("created", "updated", "unchanged", "merged", "rejected")
             },
         }
         return Response(BulkUpsertOutputSerializer(body).data)
@@ -209,6 +220,26 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def count(self, request: Request, pk: str) -> Response:
         return Response({"count": segment_contacts(self.get_object()).count()})
+
+    @extend_schema(
+        request=SegmentDefinitionSerializer,
+        responses={200: SegmentCountSerializer},
+        summary="How many contacts a definition matches now, without saving it",
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="preview-count",
+        permission_classes=[IsAuthenticated, requires_permissions("contacts.view_segment")],
+    )
+    def preview_count(self, request: Request) -> Response:
+        payload = SegmentDefinitionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            definition = services.segment_check_definition(**payload.validated_data)
+        except ContactError as error:
+            raise validation_error(error) from error
+        return Response({"count": segment_contacts(Segment(**definition)).count()})
 
 
 class ContactImportViewSet(

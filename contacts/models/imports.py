@@ -50,6 +50,11 @@ class ContactImport(TimeStampedModel):
     created_count = models.PositiveIntegerField("created", default=0)
     updated_count = models.PositiveIntegerField("updated", default=0)
     unchanged_count = models.PositiveIntegerField("unchanged", default=0)
+    merged_count = models.PositiveIntegerField(
+        "merged",
+        default=0,
+        help_text="Rows merged into a later row for the same person (counted there once).",
+    )
     rejected_count = models.PositiveIntegerField("rejected", default=0)
     error = models.TextField(blank=True, help_text="Why the whole file was refused.")
     started_at = models.DateTimeField(null=True, blank=True)

@@ -47,8 +47,13 @@ def contact_create(
     attributes: Mapping[str, Any] | None = None,
     tags: Iterable[str] = (),
     default_region: str | None = None,
+    returning_after_erasure: bool = False,
 ) -> Contact:
-    """Create one contact (no consent: record that separately, with its evidence)."""
+    """Create one contact (no consent: record that separately, with its evidence).
+
+    A number whose contact was erased is refused unless `returning_after_erasure` says the
+    person asked to be added again.
+    """
     values = _clean_contact_values(
         {
             "phone": phone,
@@ -64,6 +69,8 @@ def contact_create(
     if not values.get("phone") and not values.get("whatsapp_user_id"):
         raise ContactError("A contact needs a phone number.", field="phone", code="required")
     tag_names = validation.tag_names(list(tags))
+    if not returning_after_erasure:
+        _refuse_erased_number(values.get("phone"))
     with transaction.atomic():
         _check_unique(values, exclude_pk=None)
         contact = _save_or_explain(Contact(**values))
@@ -73,16 +80,20 @@ def contact_create(
 
 def contact_update(*, contact: Contact, **changes: Any) -> Contact:
     """Change the given fields (tags are replaced when given); erased contacts cannot change."""
-    unknown = set(changes) - {*_CONTACT_FIELDS, "attributes", "tags", "default_region"}
+    allowed = {*_CONTACT_FIELDS, "attributes", "tags", "default_region", "returning_after_erasure"}
+    unknown = set(changes) - allowed
     if unknown:
         raise TypeError(f"contact_update() got unexpected fields {sorted(unknown)}")
     default_region = changes.pop("default_region", None)
+    returning_after_erasure = changes.pop("returning_after_erasure", False)
     tag_names = validation.tag_names(changes.pop("tags")) if "tags" in changes else None
     values = _clean_contact_values(changes, default_region=default_region)
     with transaction.atomic():
         locked = Contact.objects.select_for_update().get(pk=contact.pk)
         if locked.erased_at:
             raise ContactError("This contact was erased and cannot be changed.", code="erased")
+        if values.get("phone") != locked.phone and not returning_after_erasure:
+            _refuse_erased_number(values.get("phone"))
         _check_unique(values, exclude_pk=locked.pk)
         for name, value in values.items():
             setattr(locked, name, value)
@@ -122,8 +133,9 @@ def contacts_bulk_upsert(
     """Upsert up to 1,000 contacts at once; one outcome per item (`row` is the item's index).
 
     Items are mappings with the keys of `contact_create` plus an optional ``consent`` mapping
-    (action, scope, source, evidence, captured_at, policy_version). A bad item is rejected with
-    its reason and never stops the others; items naming the same person are merged.
+    (action, scope, source, evidence, captured_at, policy_version), matched on phone, WhatsApp
+    user id or external_id. A bad item is rejected with its reason and never stops the others;
+    items naming the same person are merged.
     """
     if len(items) > BULK_UPSERT_LIMIT:
         raise ContactError(
@@ -138,7 +150,10 @@ def contacts_bulk_upsert(
             outcomes.append(RowOutcome(index, REJECTED, None, error.message))
     if inputs:
         outcomes += upsert_contacts(
-            merge_duplicates(inputs), recorded_by=recorded_by, recorded_via=recorded_via
+            merge_duplicates(inputs),
+            recorded_by=recorded_by,
+            recorded_via=recorded_via,
+            row_word="item",
         )
     return sorted(outcomes, key=lambda outcome: outcome.row)
 
@@ -149,12 +164,14 @@ def _contact_input(index: int, item: Mapping[str, Any], default_region: str | No
     raw_phone = item.get("phone")
     phone = validation.phone(raw_phone, default_region=default_region) if raw_phone else None
     external_id = validation.external_id(item.get("external_id"))
-    if not phone and not external_id:
+    whatsapp_user_id = validation.whatsapp_user_id(item.get("whatsapp_user_id"))
+    if not phone and not external_id and not whatsapp_user_id:
         raise ContactError("Give a phone or an external_id.", field="phone")
     consent = item.get("consent")
     return ContactInput(
         rows=[index],
         phone=phone,
+        whatsapp_user_id=whatsapp_user_id,
         external_id=external_id,
         name=validation.optional_text(item.get("name"), field="name", max_length=200),
         language=validation.language(item.get("language")),
@@ -375,6 +392,16 @@ def _clean_contact_values(
     if cleaned.get("phone"):
         cleaned["wa_id"] = cleaned["phone"][1:]
     return cleaned
+
+
+def _refuse_erased_number(phone: str | None) -> None:
+    if phone and Contact.objects.filter(erased_phone_hash=phone_hash(phone)).exists():
+        raise ContactError(
+            "This number belonged to a contact who was erased at their request. Add it again "
+            "only if the person asked to be added: confirm with returning_after_erasure.",
+            field="phone",
+            code="erased_number",
+        )
 
 
 def _check_unique(values: Mapping[str, Any], *, exclude_pk: int | None) -> None:

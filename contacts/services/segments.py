@@ -35,7 +35,7 @@ def segment_check_definition(**definition: Any) -> dict[str, Any]:
             if not cleaned[name]:
                 raise ContactError("A segment needs a name.", field="name", code="required")
         elif name == "description":
-            cleaned[name] = (value or "").strip()
+            cleaned[name] = validation.optional_text(value, field=name, max_length=10_000)
         elif name in {"tags_any", "tags_all"}:
             cleaned[name] = validation.tag_names(list(value or []), field=name)
         elif name == "languages":
@@ -85,6 +85,7 @@ def _attribute_rules(rules: Any) -> list[dict[str, Any]]:
             isinstance(value, str) and not value
         ):
             raise ContactError("A rule's value must be text or a number.", field="attribute_rules")
+        validation.refuse_nul([key, value], field="attribute_rules")
         cleaned.append({"key": key.strip(), "operator": operator, "value": value})
     return cleaned
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from contacts.models import ConsentRecord, Contact, ContactImport, Segment
@@ -228,7 +229,13 @@ def test_bulk_upsert_returns_one_result_per_item(api_as, marketing_user):
         (2, "rejected"),
     ]
     assert body["results"][2]["reason"].startswith("Phone 'bad'")
-    assert body["counts"] == {"created": 1, "updated": 1, "unchanged": 0, "rejected": 1}
+    assert body["counts"] == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "merged": 0,
+        "rejected": 1,
+    }
 
 
 def test_bulk_upsert_of_more_than_1000_contacts_is_a_400(api_as, marketing_user):
@@ -416,3 +423,159 @@ def test_a_file_that_is_not_csv_is_a_400_on_the_file_field(api_as, marketing_use
     assert response.status_code == 400
     assert error_of(response)["attr"] == "file"
     assert ContactImport.objects.count() == 0
+
+
+# --- Values of the wrong type or with NUL characters are 400s, never 500s ------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "attr"),
+    [
+        ({"phone": ["+447911123456"]}, "contacts.0.phone"),
+        ({"phone": {"number": "+447911123456"}}, "contacts.0.phone"),
+        ({"phone": "+447911123456", "name": {"x": 1}}, "contacts.0.name"),
+        ({"phone": "+447911123456", "external_id": ["a"]}, "contacts.0.external_id"),
+        ({"phone": "+447911123456", "whatsapp_user_id": True}, "contacts.0.whatsapp_user_id"),
+        ({"phone": "+447911123456", "name": "a\u0000b"}, "contacts.0.name"),
+        ({"phone": "+447911123456", "tags": ["vip\u0000"]}, "contacts.0.tags"),
+        ({"phone": "+447911123456", "tags": "vip,\u0000"}, "contacts.0.tags"),
+        ({"phone": "+447911123456", "tags": [1, 2]}, "contacts.0.tags"),
+        ({"phone": "+447911123456", "attributes": {"k": "a\u0000b"}}, "contacts.0.attributes"),
+        ({"phone": "+447911123456", "attributes": {"k": ["\u0000"]}}, "contacts.0.attributes"),
+        (
+            {"phone": "+447911123456", "consent": {"action": "opt_out", "evidence": {"a": 1}}},
+            "contacts.0.consent.evidence",
+        ),
+    ],
+)
+def test_a_bulk_upsert_item_of_the_wrong_shape_is_a_400_naming_it_and_stores_nothing(
+    api_as, marketing_user, item, attr
+):
+    response = api_as(marketing_user).post(
+        f"{CONTACTS}bulk-upsert/",
+        {"contacts": [item, {"phone": "+14155550100"}]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert error_of(response)["attr"] == attr
+    assert Contact.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "attr"),
+    [
+        ({"phone": "+447911123456", "attributes": {"k": "a\u0000b"}}, "attributes"),
+        ({"phone": "+447911123456", "attributes": {"k\u0000": 1}}, "attributes"),
+        ({"phone": "+447911123456", "attributes": {"k": {"deep": ["\u0000"]}}}, "attributes"),
+        ({"phone": "+447911123456", "name": "a\u0000b"}, "name"),
+        ({"phone": ["+447911123456"]}, "phone"),
+    ],
+)
+def test_creating_a_contact_with_a_nul_character_or_wrong_type_is_a_400(
+    api_as, marketing_user, body, attr
+):
+    response = api_as(marketing_user).post(CONTACTS, body, format="json")
+
+    assert response.status_code == 400
+    assert error_of(response)["attr"] == attr
+    assert Contact.objects.count() == 0
+
+
+def test_a_segment_rule_with_a_nul_character_is_a_400(api_as, marketing_user):
+    response = api_as(marketing_user).post(
+        "/api/v1/segments/",
+        {
+            "name": "Nul",
+            "attribute_rules": [{"key": "k", "operator": "equals", "value": "a\u0000"}],
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert error_of(response)["attr"] == "attribute_rules.0.value"
+    assert Segment.objects.count() == 0
+
+
+def test_bulk_upsert_items_with_consent_need_the_add_consentrecord_permission(api_as):
+    editor = UserFactory(username="editor")
+    editor.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_contact", "change_contact"])
+    )
+    consent = {
+        "action": "opt_in",
+        "scope": "marketing",
+        "evidence": "form-1",
+        "captured_at": "2025-01-02T00:00:00Z",
+    }
+    client = api_as(editor)
+
+    refused = client.post(
+        f"{CONTACTS}bulk-upsert/",
+        {"contacts": [{"phone": "+447911000001", "consent": consent}]},
+        format="json",
+    )
+    allowed = client.post(
+        f"{CONTACTS}bulk-upsert/", {"contacts": [{"phone": "+447911000002"}]}, format="json"
+    )
+
+    assert refused.status_code == 403
+    assert "contacts.add_consentrecord" in error_of(refused)["detail"]
+    assert allowed.status_code == 200
+    assert list(Contact.objects.values_list("phone", flat=True)) == ["+447911000002"]
+    assert ConsentRecord.objects.count() == 0
+
+
+def test_bulk_upsert_with_consent_by_marketing_is_recorded(api_as, marketing_user):
+    response = api_as(marketing_user).post(
+        f"{CONTACTS}bulk-upsert/",
+        {
+            "contacts": [
+                {
+                    "phone": "+447911000001",
+                    "whatsapp_user_id": "GB.77",
+                    "consent": {
+                        "action": "opt_in",
+                        "scope": "marketing",
+                        "evidence": "form-1",
+                        "captured_at": "2025-01-02T00:00:00Z",
+                    },
+                }
+            ]
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["counts"]["created"] == 1
+    contact = Contact.objects.get()
+    assert (contact.whatsapp_user_id, contact.wa_id) == ("GB.77", "447911000001")
+    assert ConsentRecord.objects.get().recorded_by == marketing_user
+
+
+def test_bulk_upsert_refuses_a_consent_dated_year_one_like_the_consent_endpoint(
+    api_as, marketing_user
+):
+    consent = {
+        "action": "opt_in",
+        "scope": "marketing",
+        "evidence": "x",
+        "captured_at": "0001-01-01T00:00:00+05:00",
+    }
+    client = api_as(marketing_user)
+    contact = ContactFactory()
+
+    bulk = client.post(
+        f"{CONTACTS}bulk-upsert/",
+        {"contacts": [{"phone": "+447911000001", "consent": consent}]},
+        format="json",
+    )
+    single = client.post(f"{CONTACTS}{contact.pk}/consents/", consent, format="json")
+
+    assert bulk.status_code == 200
+    assert bulk.json()["results"][0]["outcome"] == "rejected"
+    assert "before 2000" in bulk.json()["results"][0]["reason"]
+    assert single.status_code == 400
+    assert error_of(single)["attr"] == "captured_at"
+    assert ConsentRecord.objects.count() == 0
+    assert not Contact.objects.filter(phone="+447911000001").exists()

@@ -63,15 +63,19 @@ def test_a_messy_file_gets_exact_per_row_outcomes():
     assert contact_import.status == "completed"
     assert contact_import.encoding == "UTF-8 with BOM"
     assert summary(outcomes) == [
-        (2, "created"),
-        (3, "created"),
+        (2, "merged"),  # the same phone as row 9, which carries the outcome
+        (3, "merged"),  # the same external_id as row 10
         (4, "rejected"),
         (5, "rejected"),
         (6, "rejected"),
         (7, "rejected"),
-        (9, "created"),  # the same phone as row 2: merged into one contact
-        (10, "created"),  # the same external_id as row 3: merged into one contact
+        (9, "created"),
+        (10, "created"),
     ]
+    merged = {outcome.row: outcome for outcome in outcomes if outcome.outcome == "merged"}
+    assert merged[2].reason == "The same person as row 9; merged into it."
+    assert merged[3].reason == "The same person as row 10; merged into it."
+    assert merged[2].contact_id == next(o.contact_id for o in outcomes if o.row == 9)
     assert reasons(outcomes) == {
         4: "Phone 'not a phone' contains characters other than digits, spaces, '+', '-', '(' "
         "and ')'.",
@@ -85,8 +89,10 @@ def test_a_messy_file_gets_exact_per_row_outcomes():
         contact_import.created_count,
         contact_import.updated_count,
         contact_import.unchanged_count,
+        contact_import.merged_count,
         contact_import.rejected_count,
-    ) == (8, 8, 4, 0, 0, 4)
+    ) == (8, 8, 2, 0, 0, 2, 4)
+    assert Contact.objects.count() == 2
 
 
 def test_duplicate_rows_merge_newest_wins_and_tags_union():
@@ -136,8 +142,8 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time():
     contact_import, outcomes = run_import(data)
 
     assert summary(outcomes) == [
-        (2, "unchanged"),
-        (3, "unchanged"),
+        (2, "merged"),
+        (3, "merged"),
         (4, "rejected"),
         (5, "rejected"),
         (6, "rejected"),
@@ -148,7 +154,7 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time():
     assert list(Contact.objects.order_by("pk").values()) == before
     assert tags_by_contact(Contact.objects.values_list("pk", flat=True)) == tags_before
     assert ConsentRecord.objects.count() == 1
-    assert (contact_import.created_count, contact_import.unchanged_count) == (0, 4)
+    assert (contact_import.created_count, contact_import.unchanged_count) == (0, 2)
 
 
 def test_rows_update_existing_contacts_by_phone_or_external_id():
@@ -316,8 +322,8 @@ def test_the_orm_fallback_for_other_databases_gives_the_same_outcomes(monkeypatc
     _, again = run_import(MESSY.encode("utf-8"))
 
     assert [outcome for _, outcome in summary(outcomes)] == [
-        "created",
-        "created",
+        "merged",
+        "merged",
         "rejected",
         "rejected",
         "rejected",
@@ -325,9 +331,24 @@ def test_the_orm_fallback_for_other_databases_gives_the_same_outcomes(monkeypatc
         "created",
         "created",
     ]
-    assert {outcome for _, outcome in summary(again)} == {"unchanged", "rejected"}
+    assert {outcome for _, outcome in summary(again)} == {"merged", "unchanged", "rejected"}
     assert ConsentRecord.objects.count() == 1
     assert len(tags_by_contact(Contact.objects.values_list("pk", flat=True))) == 1
+
+
+@pytest.mark.parametrize("copy", [True, False], ids=["copy", "orm"])
+def test_imported_contacts_get_their_wa_id_and_a_new_phone_moves_it(monkeypatch, copy):
+    if not copy:
+        monkeypatch.setattr(postgres_copy, "available", lambda: False)
+    run_import(b"phone,external_id\n07911 123456,CRM-1\n")
+
+    assert Contact.objects.get().wa_id == "447911123456"
+
+    run_import(b"phone,external_id\n+447911000099,CRM-1\n")
+
+    assert list(Contact.objects.values_list("phone", "wa_id")) == [
+        ("+447911000099", "447911000099")
+    ]
 
 
 # --- Whole-file errors change nothing -----------------------------------------------------------
@@ -376,3 +397,18 @@ def test_a_broken_row_late_in_the_file_fails_the_whole_import_before_anything_is
     assert contact_import.error.startswith("Row 3 is not valid CSV")
     assert outcomes == []
     assert Contact.objects.count() == 0
+
+
+def test_every_row_of_a_rejected_duplicate_group_is_rejected_and_offered_for_download():
+    first = ContactFactory(phone="+447911000001", external_id="CRM-1")
+    ContactFactory(phone="+447911000002", external_id="CRM-2")
+    data = b"phone,external_id,name\n+447911000001,,Early\n+447911000001,CRM-2,Mixed Up\n"
+
+    contact_import, outcomes = run_import(data)
+
+    assert summary(outcomes) == [(2, "rejected"), (3, "rejected")]
+    assert reasons(outcomes)[2] == reasons(outcomes)[3] + " (merged with row 3)"
+    assert (contact_import.rejected_count, contact_import.merged_count) == (2, 0)
+    assert list(contact_import.rejected_rows.values_list("row_number", flat=True)) == [2, 3]
+    first.refresh_from_db()
+    assert first.name != "Early"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
 from django.utils import timezone
 
 from contacts import services
@@ -153,3 +155,194 @@ def test_chunks_of_a_segment_follow_its_filter():
     chunks = list(iter_id_chunks(segment_contacts(Segment(tags_any=["vip"])), size=2))
 
     assert [contact_id for chunk in chunks for contact_id in chunk] == sorted(wanted)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, {"json true", "text true"}),
+        (False, {"json false"}),
+        (5, {"json 5", "text 5"}),
+        (2.5, {"json 2.5"}),
+        ("5", {"json 5", "text 5"}),
+    ],
+)
+def test_equals_rules_compare_numbers_and_true_false_as_json_or_their_spelling(value, expected):
+    ContactFactory(name="json true", attributes={"k": True})
+    ContactFactory(name="text true", attributes={"k": "true"})
+    ContactFactory(name="json false", attributes={"k": False})
+    ContactFactory(name="json 5", attributes={"k": 5})
+    ContactFactory(name="text 5", attributes={"k": "5"})
+    ContactFactory(name="json 2.5", attributes={"k": 2.5})
+    ContactFactory(name="missing", attributes={})
+
+    segment = services.segment_create(
+        name="Rule", attribute_rules=[{"key": "k", "operator": "equals", "value": value}]
+    )
+
+    assert members(segment) == expected
+
+
+def test_a_rule_value_or_description_with_a_nul_character_is_refused():
+    for definition, field in [
+        (
+            {"attribute_rules": [{"key": "k", "operator": "equals", "value": "a\x00"}]},
+            "attribute_rules",
+        ),
+        (
+            {"attribute_rules": [{"key": "k\x00", "operator": "equals", "value": "a"}]},
+            "attribute_rules",
+        ),
+        ({"description": "a\x00b"}, "description"),
+    ]:
+        with pytest.raises(ContactError) as error:
+            services.segment_create(name="Nul", **definition)
+        assert error.value.field == field
+        assert "NUL character" in error.value.message
+    assert Segment.objects.count() == 0
+
+
+# --- Counting a definition before saving it -----------------------------------------------------
+
+
+def test_the_api_counts_a_definition_without_saving_it(api_as, marketing_user):
+    ContactFactory(tags=["vip"], attributes={"vip": True})
+    ContactFactory(tags=["vip"], attributes={"vip": False})
+    ContactFactory()
+
+    response = api_as(marketing_user).post(
+        "/api/v1/segments/preview-count/",
+        {
+            "tags_any": ["VIP"],
+            "attribute_rules": [{"key": "vip", "operator": "equals", "value": True}],
+        },
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"count": 1}
+    assert Segment.objects.count() == 0
+
+
+def test_a_compliance_user_may_preview_a_count_too(api_as, compliance_user):
+    ContactFactory(language="pt_BR")
+
+    response = api_as(compliance_user).post(
+        "/api/v1/segments/preview-count/", {"languages": ["pt"]}, format="json"
+    )
+
+    assert (response.status_code, response.json()) == (200, {"count": 1})
+
+
+@pytest.mark.parametrize(
+    ("definition", "attr"),
+    [
+        (
+            {"created_after": "2025-06-01T00:00:00Z", "created_before": "2025-01-01T00:00:00Z"},
+            "created_after",
+        ),
+        ({"languages": ["english"]}, "languages"),
+        (
+            {"attribute_rules": [{"key": "k", "operator": "like", "value": "x"}]},
+            "attribute_rules.0.operator",
+        ),
+    ],
+)
+def test_previewing_a_broken_definition_is_a_400_naming_the_field(
+    api_as, marketing_user, definition, attr
+):
+    response = api_as(marketing_user).post(
+        "/api/v1/segments/preview-count/", definition, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == attr
+
+
+def test_previewing_needs_the_view_segment_permission(api_as):
+    response = api_as(UserFactory()).post("/api/v1/segments/preview-count/", {}, format="json")
+
+    assert response.status_code == 403
+
+
+def test_the_admin_form_previews_the_count_without_saving(client, admin_user_account):
+    ContactFactory(tags=["vip"])
+    ContactFactory(tags=["vip"])
+    ContactFactory()
+    client.force_login(admin_user_account)
+    assert 'name="_preview"' in client.get(reverse("admin:contacts_segment_add")).content.decode()
+    form = {
+        "name": "VIPs",
+        "description": "",
+        "tags_any": "vip",
+        "tags_all": "",
+        "languages": "",
+        "attribute_rules": "[]",
+        "required_consent": "",
+        "_preview": "Preview count",
+    }
+
+    response = client.post(reverse("admin:contacts_segment_add"), form)
+
+    assert response.status_code == 200
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert shown == ["2 contacts match this definition now. Nothing was saved yet."]
+    assert 'value="VIPs"' in response.content.decode()
+    assert Segment.objects.count() == 0
+
+
+def test_the_admin_preview_of_a_saved_segment_counts_the_edited_definition(
+    client, admin_user_account
+):
+    ContactFactory(tags=["vip"])
+    ContactFactory(tags=["news"])
+    segment = services.segment_create(name="VIPs", tags_any=["vip"])
+    client.force_login(admin_user_account)
+
+    response = client.post(
+        reverse("admin:contacts_segment_change", args=[segment.pk]),
+        {
+            "name": "VIPs",
+            "description": "",
+            "tags_any": "vip, news",
+            "tags_all": "",
+            "languages": "",
+            "attribute_rules": "[]",
+            "required_consent": "",
+            "_preview": "Preview count",
+        },
+    )
+
+    assert response.status_code == 200
+    shown = [str(message) for message in get_messages(response.wsgi_request)]
+    assert shown == ["2 contacts match this definition now. Nothing was saved yet."]
+    segment.refresh_from_db()
+    assert segment.tags_any == ["vip"]
+
+
+def test_the_admin_preview_of_a_broken_definition_shows_the_form_error(client, admin_user_account):
+    client.force_login(admin_user_account)
+
+    response = client.post(
+        reverse("admin:contacts_segment_add"),
+        {"name": "Broken", "attribute_rules": '{"a": 1}', "_preview": "Preview count"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["attribute_rules"] == [
+        "Must be a list of rules."
+    ]
+    assert list(get_messages(response.wsgi_request)) == []
+    assert Segment.objects.count() == 0
+
+
+def test_a_compliance_user_cannot_use_the_admin_preview(client, compliance_user):
+    compliance_user.is_staff = True
+    compliance_user.save()
+    client.force_login(compliance_user)
+
+    response = client.post(
+        reverse("admin:contacts_segment_add"), {"name": "X", "_preview": "Preview count"}
+    )
+
+    assert response.status_code == 403
