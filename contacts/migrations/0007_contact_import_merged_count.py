@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contacts", "0005_contact_wa_id_backfill_from_phone"),
+        ("contacts", "0006_contact_wa_id_backfill_from_phone"),
     ]
 
     operations = [

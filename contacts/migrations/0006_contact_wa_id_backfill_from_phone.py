@@ -11,7 +11,7 @@ def backfill_wa_id(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contacts", "0004_contact_import_header"),
+        ("contacts", "0005_consent_source_whatsapp_preference"),
     ]
 
     operations = [migrations.RunPython(backfill_wa_id, migrations.RunPython.noop)]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0002_campaign_tracked_links"),
+        ("campaigns", "0003_message_meta_errors"),
     ]
 
     operations = [
