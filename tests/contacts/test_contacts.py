@@ -255,7 +255,7 @@ def test_the_migration_fills_in_missing_wa_ids_from_the_phone():
     blank = ContactFactory(phone="+447911000001", wa_id="")
     user_id_only = ContactFactory(phone=None, wa_id="", whatsapp_user_id="GB.1")
     migration = importlib.import_module(
-        "contacts.migrations.0005_contact_wa_id_backfill_from_phone"
+        "contacts.migrations.0006_contact_wa_id_backfill_from_phone"
     )
 
     migration.backfill_wa_id(django_apps, None)
