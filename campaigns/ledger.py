@@ -36,7 +36,11 @@ from django.utils import timezone
 
 from whatsapp.events import StatusEvent
 
-from .dispatch import message_id_from_callback_data, record_marketing_opt_outs
+from .dispatch import (
+    marketing_limit_retries_schedule,
+    message_id_from_callback_data,
+    record_marketing_opt_outs,
+)
 from .models import Message, MessageStatus, MessageStatusEvent
 from .models.messages import DELIVERY_RANK
 
@@ -128,6 +132,7 @@ def message_statuses_apply(*, statuses: Sequence[StatusEvent]) -> StatusBatchRes
                 changed.append(message)
         MessageStatusEvent.objects.bulk_create(new_events.values(), ignore_conflicts=True)
         _write(changed)
+        marketing_limit_retries_schedule(messages=changed)
         result.events_recorded = len(new_events)
         result.messages_updated = len(changed)
 
