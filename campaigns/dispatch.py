@@ -897,6 +897,7 @@ def _dispatch_claimed(dispatcher: ChunkDispatcher) -> None:
     claim = dispatcher.claim
     messages = list(
         Message.objects.filter(id__in=claim.ids, status=MessageStatus.SENDING)
+        .order_by("not_before", "id")
         .select_related("contact")
         .only(*CHUNK_MESSAGE_FIELDS, *(f"contact__{name}" for name in CHUNK_CONTACT_FIELDS))
     )
