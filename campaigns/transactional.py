@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -163,7 +163,7 @@ def _check(
         raise CampaignError("The message cannot be sent as it is.", field_errors=errors)
 
 
-def _claim(message_id: int, lease_seconds: float) -> Claim | None:
+def claim_api_message(message_id: int, lease_seconds: float) -> Claim | None:
     """Take one queued API message (`queued → sending` under a new claim), or None.
 
     An earlier attempt whose outcome stayed unknown is checked for proof first: if a status
@@ -176,6 +176,7 @@ def _claim(message_id: int, lease_seconds: float) -> Claim | None:
         row = (
             Message.objects.select_for_update(skip_locked=True)
             .filter(pk=message_id, status=MessageStatus.QUEUED, campaign__isnull=True)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
             .values_list("reason", flat=True)
             .first()
         )
@@ -203,7 +204,7 @@ def message_send_now(*, message_id: int) -> str:
     from queued to sending sends. A paused template or an account-level error holds the message
     for a while instead of failing it, but never past its validity: then it expires unsent.
     """
-    claim = _claim(message_id, settings.TIDINGS_DISPATCH_LEASE_SECONDS)
+    claim = claim_api_message(message_id, settings.TIDINGS_DISPATCH_LEASE_SECONDS)
     if claim is None:
         return Message.objects.values_list("status", flat=True).get(pk=message_id)
     handed_over: set[int] = set()
