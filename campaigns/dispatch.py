@@ -834,11 +834,12 @@ def marketing_limit_retries_schedule(*, messages: Iterable[Message]) -> int:
     retry = first_time + still_waiting
     if not retry:
         return 0
-    # The retry is a new send with its own wamid: the failed one's is let go.
+    # The retry is a new send with its own wamid and time: the failed one's are let go.
     Message.objects.filter(id__in=retry).update(
         status=MessageStatus.QUEUED,
         reason=MARKETING_LIMIT_RETRY,
         wamid=None,
+        sent_at=None,
         failed_at=None,
         lease_expires_at=None,
         claim_token=None,
