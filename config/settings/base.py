@@ -264,6 +264,13 @@ TIDINGS_TRANSACTIONAL_UNKNOWN_OUTCOME_POLICY = env.str(
 TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS = env.int(
     "TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS", default=24 * 3600
 )
+# Progress counters (PostgreSQL) are recounted from the messages this often, to catch a change
+# that bypassed them; between checks a progress page reads only the counters.
+CELERY_BEAT_SCHEDULE["campaigns-progress-check"] = {
+    "task": "campaigns.tasks.check_progress_counts",
+    "schedule": 15 * 60,
+    "options": {"queue": "housekeeping"},
+}
 
 # --- Webhooks (Meta's deliveries: stored raw, processed in Celery) ----------------------------
 # Raw deliveries (and the event records made from them) are kept this long, then purged; Meta
