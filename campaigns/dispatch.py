@@ -923,6 +923,8 @@ def _dispatch_claimed(dispatcher: ChunkDispatcher) -> None:
         )
         return
     ready = dispatcher.recheck(messages)
+    # Personalisation may wait on a data source: keep the lease fresh before it starts.
+    claim.renew_if_due()
     prepared = dispatcher.personalise(ready)
     dispatcher.send(prepared)
 

@@ -65,7 +65,11 @@ class SendGate(threading.Event):
         self.deadline = deadline
 
     def is_set(self) -> bool:
-        return super().is_set() or time.monotonic() >= self.deadline
+        return self.stopped() or time.monotonic() >= self.deadline
+
+    def stopped(self) -> bool:
+        """Set explicitly (a stop, an error), as opposed to past the deadline."""
+        return super().is_set()
 
 
 def _always(deadline: float = float("inf")) -> Callable[[], float | None]:
@@ -149,7 +153,7 @@ def _collect(
     remaining = set(futures.values())
     while remaining:
         _, remaining = concurrent.futures.wait(remaining, timeout=COLLECT_POLL_SECONDS)
-        if not remaining or keep_going is None or super(SendGate, gate).is_set():
+        if not remaining or keep_going is None or gate.stopped():
             continue
         try:
             deadline = keep_going()
