@@ -28,7 +28,7 @@ from templates_app.models import MessageTemplate, SenderNumber, TemplateStatus
 from templates_app.rendering import TemplateValuesError, template_message_for, validate_values
 from templates_app.selectors import template_is_sendable
 from whatsapp import get_provider
-from whatsapp.base import StopScope
+from whatsapp.base import ProviderError, StopScope
 
 from . import throttle
 from .dispatch import (
@@ -48,6 +48,10 @@ from .models import Message, MessageStatus, SkipReason, UnknownOutcomePolicy
 from .sending import SendJob, send_paced
 
 logger = logging.getLogger(__name__)
+
+# Template errors that end when Meta approves or unpauses the template: an API message waits
+# (within its validity) instead of failing.
+TEMPLATE_STATES_THAT_PASS = frozenset({132001, 132015})
 
 
 class IdempotencyConflict(CampaignError):
@@ -281,11 +285,29 @@ def _send_claimed(message_id: int, claim: Claim, handed_over: set[int]) -> str:
     if paced.error is not None:
         raise paced.error
     if account_error is not None:
-        if account_error.stop_scope == StopScope.ALL_SENDING:
-            sending_stop_for_account_error(error=account_error, sender=sender)
-        # Put back by record_outcomes (attempt not counted): try again later, not every tick.
-        _hold(message, None, reason=f"account_error_{account_error.code}")
+        _settle_account_error(message, account_error)
     return Message.objects.values_list("status", flat=True).get(pk=message_id)
+
+
+def _settle_account_error(message: Message, error: ProviderError) -> None:
+    """Meta refused the message for its account or template (record_outcomes queued it again,
+    attempt not counted): fail it if it can never be accepted as it is, else hold it."""
+    if error.stop_scope == StopScope.CAMPAIGN and error.code not in TEMPLATE_STATES_THAT_PASS:
+        now = timezone.now()
+        Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.FAILED,
+            reason="meta_error",
+            error_code=error.code,
+            error_title=(error.title or error.message)[:300],
+            error_details=error.details or "",
+            failed_at=now,
+            updated_at=now,
+        )
+        return
+    if error.stop_scope == StopScope.ALL_SENDING:
+        sending_stop_for_account_error(error=error, sender=message.sender)
+    # Try again later, not every tick.
+    _hold(message, None, reason=f"account_error_{error.code}")
 
 
 def _hold(message: Message, token: uuid.UUID | None, *, reason: str) -> None:

@@ -163,6 +163,19 @@ def test_an_api_message_meta_refuses_for_a_paused_template_is_held_not_failed(me
     assert message.not_before > timezone.now() + dt.timedelta(minutes=4)
 
 
+@pytest.mark.parametrize("code", [132000, 132016])
+def test_an_api_message_meta_will_never_accept_fails_with_the_code(meta, order_update, code):
+    template, sender = order_update
+    message = api_message(template, sender)
+    meta.fail_next(code, endpoint="messages")
+
+    status = message_send_now(message_id=message.pk)
+
+    message.refresh_from_db()
+    assert (status, message.error_code) == (MessageStatus.FAILED, code)
+    assert meta.send_count == 1
+
+
 def test_an_api_message_whose_template_was_paused_expires_instead_of_going_out_days_later(
     meta, order_update
 ):
