@@ -51,16 +51,21 @@ def _lock(cursor) -> None:
 
 
 def progress_counts_fold() -> int:
-    """Fold every counter's appended rows into one; returns how many rows were folded away."""
+    """Fold each counter's appended rows into one (only counters with more than one row are
+    touched); returns how many rows were folded away."""
     if not progress_counters_enabled():
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor)
         cursor.execute(
             """
-            WITH folded AS (
-                DELETE FROM campaigns_campaignprogresscount
-                RETURNING campaign_id, kind, key, count
+            WITH unfolded AS (
+                SELECT campaign_id, kind, key FROM campaigns_campaignprogresscount
+                GROUP BY 1, 2, 3 HAVING count(*) > 1 OR sum(count) = 0
+            ), folded AS (
+                DELETE FROM campaigns_campaignprogresscount c USING unfolded u
+                WHERE c.campaign_id = u.campaign_id AND c.kind = u.kind AND c.key = u.key
+                RETURNING c.campaign_id, c.kind, c.key, c.count
             ), summed AS (
                 INSERT INTO campaigns_campaignprogresscount (campaign_id, kind, key, count)
                 SELECT campaign_id, kind, key, sum(count) FROM folded
@@ -119,9 +124,7 @@ def progress_counts_check_active() -> dict[str, int]:
     """Check the counters of every running or paused campaign (the beat runs this now and
     then: it counts their messages once, instead of once per page view)."""
     checked = repaired = 0
-    active = Campaign.objects.filter(
-        status__in=[CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.STOPPED]
-    )
+    active = Campaign.objects.filter(status__in=[CampaignStatus.RUNNING, CampaignStatus.PAUSED])
     for campaign_id in active.values_list("id", flat=True):
         checked += 1
         if not campaign_progress_counts_check(campaign_id=campaign_id):
