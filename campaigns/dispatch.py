@@ -2,19 +2,26 @@
 
 The order of a chunk is what makes "never twice, never without consent" hold:
 
-1. **Claim** due messages `queued → sending` with a lease, under `SELECT … FOR UPDATE SKIP LOCKED`,
-   so concurrent workers never take the same row. The claim is committed before anything leaves:
-   a crash after it leaves `sending` rows with an expiring lease for the reconciler, never a
-   silent resend.
+1. **Claim** due messages `queued → sending` under `SELECT … FOR UPDATE SKIP LOCKED`, so
+   concurrent workers never take the same row, with a lease and a claim token. The claim is
+   committed before anything leaves: a crash after it leaves `sending` rows with an expiring
+   lease for the reconciler, never a silent resend. The number's messaging-limit budget (unique
+   recipients per rolling 24 h, across the portfolio) is reserved here, under a lock on the
+   account and counting messages in flight, so workers cannot overshoot it together.
 2. **Re-check** at this moment: expiry, erasure, consent (an opt-out committed mid-campaign stops
-   that contact's send), quiet hours, Meta's per-recipient pair rate and the number's daily
-   messaging-limit budget. What may not go now is deferred, skipped or expired with a reason.
+   that contact's send), quiet hours and Meta's per-recipient pair rate. What may not go now is
+   deferred, skipped or expired with a reason.
 3. **Personalise** the chunk (one cache round trip per data source) and validate every value
    against the template variant, so nothing Meta would answer 132000 for is sent.
-4. **Send** concurrently at the slots the shared token bucket hands out.
-5. **Record** outcomes with set-based updates grouped by outcome (and one VALUES update for the
-   per-row wamids and parameters), each guarded by `status = 'sending'` so a status webhook that
-   got there first is never overwritten.
+4. **Send** concurrently at the slots the shared token bucket hands out, only while the claim
+   holds: the lease is renewed as the chunk goes, nothing leaves after it, and the campaign's
+   status (pause, cancel, stop) and each batch's consent are re-checked on the way.
+5. **Record** outcomes with set-based updates grouped by outcome (and one array-bound update for
+   the per-row wamids and parameters), each guarded by the claim token so a worker whose lease
+   was taken over can never overwrite what the new owner did.
+
+A chunk is sized to last a few seconds at the campaign's rate, and whatever breaks half-way
+(Redis, the database, personalisation) sends back to the queue what never left.
 """
 
 from __future__ import annotations
@@ -23,14 +30,16 @@ import datetime as dt
 import json
 import logging
 import random
-import threading
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -39,11 +48,19 @@ from templates_app.models import MessageTemplate, SenderNumber
 from templates_app.rendering import TemplateValuesError, template_message_for
 from templates_app.selectors import template_is_sendable
 from whatsapp import get_provider
-from whatsapp.base import ProviderError, SendAccepted, SendOutcome
+from whatsapp.base import ProviderError, SendAccepted, SendOutcome, StopScope
+from whatsapp.errors import MARKETING_LIMIT_WAIT_SECONDS
 
 from . import throttle
 from .links import attach_tracked_links
-from .models import Campaign, CampaignStatus, Message, MessageStatus, SkipReason
+from .models import (
+    Campaign,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    MessageStatusEvent,
+    SkipReason,
+)
 from .scheduling import after_quiet_hours, zone
 from .sending import SendJob, send_paced
 
@@ -58,6 +75,19 @@ MESSAGING_LIMITS = {
     SenderNumber.MessagingLimitTier.TIER_100K: 100_000,
 }
 PER_USER_MARKETING_LIMIT = 131049
+# Account-level codes that concern one business number rather than the whole WABA.
+NUMBER_SCOPED_CODES = frozenset({33, 131037, 131045, 131048, 133010, 133016})
+# Reasons recorded on queued messages, read back when they are claimed again.
+UNCONFIRMED_RESEND = "unconfirmed_resend"
+MARKETING_LIMIT_RETRY = "marketing_limit_retry"
+# An attempt whose outcome stayed unknown is resent at most this many times in all.
+MAX_UNCONFIRMED_ATTEMPTS = 5
+# How often a chunk in flight looks at its campaign's status (pause, cancel, stop).
+STATUS_POLL_SECONDS = 0.5
+# Queued API messages wait this long after an account-level error before the next try.
+ACCOUNT_ERROR_HOLD = dt.timedelta(minutes=5)
+# pg_advisory_xact_lock namespace of the messaging-limit budget (one lock per account).
+_BUDGET_LOCK_NAMESPACE = 0x7469_6401
 CHUNK_MESSAGE_FIELDS = (
     "id",
     "campaign_id",
@@ -68,6 +98,7 @@ CHUNK_MESSAGE_FIELDS = (
     "attempts",
     "expires_at",
     "wamid",
+    "marketing_limit_retried",
 )
 CHUNK_CONTACT_FIELDS = (
     "id",
@@ -95,6 +126,30 @@ def message_id_from_callback_data(value: str | None) -> int | None:
     return int(suffix) if suffix.isdigit() else None
 
 
+def lease_grace_seconds() -> float:
+    """How long past a lease's end the reconciler waits: long enough for a request that left
+    just before the end to be answered or to time out, so a live worker is never overtaken."""
+    return (
+        float(settings.WHATSAPP_HTTP_CONNECT_TIMEOUT)
+        + float(settings.WHATSAPP_HTTP_READ_TIMEOUT)
+        + float(settings.TIDINGS_DISPATCH_LEASE_MARGIN_SECONDS)
+    )
+
+
+def proof_window() -> dt.timedelta:
+    """How long an attempt with an unknown outcome waits for Meta's webhook before a resend."""
+    return dt.timedelta(seconds=settings.TIDINGS_UNCONFIRMED_PROOF_WINDOW_SECONDS)
+
+
+def proof_of_sending() -> Exists:
+    """A status event recorded since the message's latest attempt started: it left."""
+    return Exists(
+        MessageStatusEvent.objects.filter(
+            message_id=OuterRef("pk"), recorded_at__gte=OuterRef("sending_at")
+        )
+    )
+
+
 @dataclass
 class ChunkResult:
     claimed: int = 0
@@ -113,47 +168,193 @@ class ChunkResult:
 # --- 1. Claim ---------------------------------------------------------------------------------
 
 
-def claim_due_messages(*, campaign_id: int, limit: int, lease_seconds: int) -> list[int]:
-    """Atomically move up to `limit` due queued messages to `sending`; returns their ids."""
+@dataclass
+class Claim:
+    """Messages one worker owns for a while: `token` is written on each of them, and every
+    result write must carry it. `deadline` (time.monotonic()) is when the lease ends as the
+    worker must assume it: it is taken before the database sets the lease, so it errs early."""
+
+    token: uuid.UUID
+    ids: list[int]
+    lease_seconds: float
+    deadline: float
+    deferred: int = 0
+    proven: int = 0
+
+    def renew_if_due(self) -> bool:
+        """Extend the lease once a third of it is used; False once any message of the claim
+        was taken over (by the reconciler), after which nothing more may be sent."""
+        started = time.monotonic()
+        if self.deadline - started > self.lease_seconds * 2 / 3:
+            return True
+        now = timezone.now()
+        Message.objects.filter(claim_token=self.token, status=MessageStatus.SENDING).update(
+            lease_expires_at=now + dt.timedelta(seconds=self.lease_seconds)
+        )
+        if Message.objects.filter(id__in=self.ids).exclude(claim_token=self.token).exists():
+            logger.error("claim %s was taken over; its worker stops sending", self.token)
+            return False
+        self.deadline = started + self.lease_seconds
+        return True
+
+
+def claim_due_messages(*, campaign_id: int, limit: int, lease_seconds: float) -> Claim:
+    """Atomically move up to `limit` due queued messages to `sending` under a new claim.
+
+    Queued messages whose earlier attempt's outcome was unknown are first checked for proof that
+    the attempt left (a status webhook since): those are sent, not sent again. Recipients beyond
+    the number's messaging-limit budget are deferred to when the rolling window frees up.
+    """
+    token = uuid.uuid4()
+    started = time.monotonic()
     now = timezone.now()
+    claim = Claim(token, [], lease_seconds, started + lease_seconds)
     with transaction.atomic():
-        if not Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING).exists():
-            return []
-        ids = list(
+        campaign = (
+            Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING)
+            .select_related("sender")
+            .first()
+        )
+        if campaign is None:
+            return claim
+        limit_of_tier = MESSAGING_LIMITS.get(campaign.sender.messaging_limit_tier)
+        if limit_of_tier is not None:
+            # Before any row lock, in the same order everywhere: one budget count at a time.
+            _lock_budget(campaign.sender.account_id)
+        rows = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(campaign_id=campaign_id, status=MessageStatus.QUEUED)
             .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
             .order_by("not_before", "id")
-            .values_list("id", flat=True)[:limit]
+            .values_list("id", "contact_id", "reason")[:limit]
         )
-        if ids:
-            Message.objects.filter(id__in=ids, status=MessageStatus.QUEUED).update(
+        candidates = [(message_id, contact_id) for message_id, contact_id, _ in rows]
+        proven = proven_messages_settle(
+            [message_id for message_id, _, reason in rows if reason == UNCONFIRMED_RESEND], now
+        )
+        claim.proven = len(proven)
+        candidates = [row for row in candidates if row[0] not in proven]
+        if limit_of_tier is not None and candidates:
+            candidates, claim.deferred = _admit_within_budget(
+                campaign.sender, candidates, limit_of_tier, now
+            )
+        claim.ids = [message_id for message_id, _ in candidates]
+        if claim.ids:
+            Message.objects.filter(id__in=claim.ids, status=MessageStatus.QUEUED).update(
                 status=MessageStatus.SENDING,
                 sending_at=now,
                 lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+                claim_token=token,
                 attempts=F("attempts") + 1,
                 updated_at=now,
             )
-    return ids
+    return claim
+
+
+def proven_messages_settle(ids: list[int], now: dt.datetime) -> set[int]:
+    """Of these queued messages, those whose unknown attempt turns out to have left: sent."""
+    if not ids:
+        return set()
+    proven = set(
+        Message.objects.filter(id__in=ids)
+        .filter(Q(wamid__isnull=False) | proof_of_sending())
+        .values_list("id", flat=True)
+    )
+    if proven:
+        Message.objects.filter(id__in=proven, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.SENT,
+            reason="",
+            sent_at=Coalesce(F("sent_at"), F("sending_at"), now),
+            not_before=None,
+            updated_at=now,
+        )
+    return proven
+
+
+def _lock_budget(account_id: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_BUDGET_LOCK_NAMESPACE, account_id]
+            )
+    # SQLite: the claim's IMMEDIATE transaction already holds the one write lock.
+
+
+def _admit_within_budget(
+    sender: SenderNumber, candidates: list[tuple[int, int]], limit: int, now: dt.datetime
+) -> tuple[list[tuple[int, int]], int]:
+    """Unique recipients per rolling 24 h are capped by the portfolio's messaging tier.
+
+    Counted under the account's budget lock, including messages in flight (`sending`: claimed by
+    some worker, so already admitted), so a recipient is admitted only if the budget really has
+    room. Messages that end up not sent (skipped, deferred, failed) give their place back.
+    """
+    since = now - dt.timedelta(hours=24)
+    senders = list(
+        SenderNumber.objects.filter(account_id=sender.account_id).values_list("id", flat=True)
+    )
+    sent = Message.objects.filter(sender_id__in=senders, sent_at__gte=since)
+    in_flight = Message.objects.filter(sender_id__in=senders, status=MessageStatus.SENDING)
+    contact_ids = [contact_id for _, contact_id in candidates]
+    reached = set(
+        sent.filter(contact_id__in=contact_ids).values_list("contact_id", flat=True)
+    ) | set(in_flight.filter(contact_id__in=contact_ids).values_list("contact_id", flat=True))
+    used = sent.values("contact_id").union(in_flight.values("contact_id")).count()
+    budget = max(limit - used, 0)
+    admitted, over = [], []
+    for message_id, contact_id in candidates:
+        if contact_id in reached:
+            admitted.append((message_id, contact_id))
+        elif budget > 0:
+            budget -= 1
+            reached.add(contact_id)
+            admitted.append((message_id, contact_id))
+        else:
+            over.append(message_id)
+    if over:
+        oldest = sent.order_by("sent_at").values_list("sent_at", flat=True).first()
+        Message.objects.filter(id__in=over, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.DEFERRED,
+            reason="messaging_limit",
+            not_before=(oldest or now) + dt.timedelta(hours=24),
+            updated_at=now,
+        )
+    return admitted, len(over)
+
+
+def release_unsent(claim: Claim, *, keep: Iterable[int] = ()) -> int:
+    """Back to the queue, attempt not counted: what the claim holds that never left."""
+    keep = set(keep)
+    ids = [message_id for message_id in claim.ids if message_id not in keep]
+    return claimed_messages_update(
+        ids, claim.token, status=MessageStatus.QUEUED, attempts=F("attempts") - 1
+    )
 
 
 # --- 5. Recording helpers ---------------------------------------------------------------------
 
 
-def _set_where_sending(ids: Iterable[int], **values: object) -> int:
+def claimed_messages_update(ids: Iterable[int], token: uuid.UUID, **values: object) -> int:
+    """Update messages this claim still owns (still `sending` under its token)."""
     ids = list(ids)
     if not ids:
         return 0
     values.setdefault("updated_at", timezone.now())
-    return Message.objects.filter(id__in=ids, status=MessageStatus.SENDING).update(
-        lease_expires_at=None, **values
-    )
+    return Message.objects.filter(
+        id__in=ids, status=MessageStatus.SENDING, claim_token=token
+    ).update(lease_expires_at=None, **values)
 
 
-def _record_accepted(accepted: dict[int, tuple[str, dict]], now: dt.datetime) -> None:
-    """Per-row wamids and parameters in one statement (bulk_update's CASE is far slower)."""
+def _record_accepted(
+    accepted: dict[int, tuple[str, dict]], now: dt.datetime, *, token: uuid.UUID
+) -> set[int]:
+    """Per-row wamids and parameters in one statement (bulk_update's CASE is far slower).
+
+    Returns the ids written. A status webhook may have moved a message on already (its status is
+    kept); a message no longer under this claim is left to `_record_late_acceptance`.
+    """
     if not accepted:
-        return
+        return set()
     if connection.vendor == "postgresql":
         ids = list(accepted)
         wamids = [accepted[message_id][0] for message_id in ids]
@@ -170,12 +371,13 @@ def _record_accepted(accepted: dict[int, tuple[str, dict]], now: dt.datetime) ->
                     lease_expires_at = NULL,
                     updated_at = %s
                 FROM unnest(%s::bigint[], %s::text[], %s::jsonb[]) AS v(id, wamid, parameters)
-                WHERE m.id = v.id
+                WHERE m.id = v.id AND m.claim_token = %s
+                RETURNING m.id
                 """,
-                [now, now, ids, wamids, parameters],
+                [now, now, ids, wamids, parameters, token],
             )
-        return
-    messages = list(Message.objects.filter(id__in=accepted))
+            return {row[0] for row in cursor.fetchall()}
+    messages = list(Message.objects.filter(id__in=accepted, claim_token=token))
     for message in messages:
         wamid, params = accepted[message.id]
         if message.status == MessageStatus.SENDING:
@@ -189,20 +391,47 @@ def _record_accepted(accepted: dict[int, tuple[str, dict]], now: dt.datetime) ->
         messages,
         ["status", "wamid", "parameters", "sent_at", "lease_expires_at", "updated_at"],
     )
+    return {message.id for message in messages}
+
+
+def _record_late_acceptance(accepted: dict[int, tuple[str, dict]], now: dt.datetime) -> int:
+    """Meta accepted messages after their claim was taken over: the acceptance is still proof
+    they left, so one the reconciler queued again or marked unknown is sent after all."""
+    recorded = 0
+    for message_id, (wamid, params) in accepted.items():
+        logger.warning("message %s was accepted after its lease was taken over", message_id)
+        recorded += Message.objects.filter(
+            id=message_id,
+            status__in=[MessageStatus.QUEUED, MessageStatus.UNKNOWN],
+            wamid__isnull=True,
+        ).update(
+            status=MessageStatus.SENT,
+            reason="",
+            wamid=wamid,
+            parameters=params,
+            sent_at=Coalesce(F("sent_at"), now),
+            updated_at=now,
+        )
+    return recorded
 
 
 # --- The chunk ----------------------------------------------------------------------------------
 
 
 class ChunkDispatcher:
-    """Everything one chunk needs, loaded once: campaign, sender, variants, provider."""
+    """Everything one chunk needs, loaded once: campaign, sender, variants, provider, claim."""
 
-    def __init__(self, campaign: Campaign) -> None:
+    def __init__(self, campaign: Campaign, claim: Claim) -> None:
         self.campaign = campaign
+        self.claim = claim
         self.sender = campaign.sender
         self.provider = get_provider()
         self.now = timezone.now()
         self.result = ChunkResult()
+        self.submitted: set[int] = set()
+        self.halted_status: str | None = None
+        self._next_status_check = 0.0
+        self._contact_of: dict[int, int] = {}
 
     # 2. Re-check -------------------------------------------------------------------------
 
@@ -211,7 +440,7 @@ class ChunkDispatcher:
         now = self.now
         expired = [m.id for m in messages if m.expires_at and m.expires_at <= now]
         if expired:
-            self.result.expired += _set_where_sending(
+            self.result.expired += self._set(
                 expired, status=MessageStatus.EXPIRED, reason="expired", failed_at=now
             )
         messages = [m for m in messages if m.id not in set(expired)]
@@ -232,19 +461,19 @@ class ChunkDispatcher:
             message.consent_record_id = consent[message.contact_id]
 
         messages = self._defer_quiet_hours(messages)
-        messages = self._defer_pair_rate(messages)
-        return self._defer_over_budget(messages)
+        return self._defer_pair_rate(messages)
+
+    def _set(self, ids: Iterable[int], **values: object) -> int:
+        return claimed_messages_update(ids, self.claim.token, **values)
 
     def _skip(self, ids: list[int], reason: str) -> None:
         if ids:
-            self.result.skipped += _set_where_sending(
-                ids, status=MessageStatus.SKIPPED, reason=str(reason)
-            )
+            self.result.skipped += self._set(ids, status=MessageStatus.SKIPPED, reason=str(reason))
             self.result.reasons[str(reason)] += len(ids)
 
     def _defer(self, by_time: dict[dt.datetime, list[int]], reason: str) -> None:
         for not_before, ids in by_time.items():
-            self.result.deferred += _set_where_sending(
+            self.result.deferred += self._set(
                 ids, status=MessageStatus.DEFERRED, reason=reason, not_before=not_before
             )
 
@@ -277,39 +506,6 @@ class ChunkDispatcher:
         release = self.now + dt.timedelta(seconds=PAIR_RATE_SECONDS)
         self._defer({release: [m.id for m in messages if m.contact_id in recent]}, "pair_rate")
         return [m for m in messages if m.contact_id not in recent]
-
-    def _defer_over_budget(self, messages: list[Message]) -> list[Message]:
-        """Unique recipients per rolling 24 h are capped by the portfolio's messaging tier."""
-        limit = MESSAGING_LIMITS.get(self.sender.messaging_limit_tier)
-        if limit is None or not messages:
-            return messages
-        since = self.now - dt.timedelta(hours=24)
-        window = Message.objects.filter(
-            sender__account_id=self.sender.account_id,
-            sent_at__gte=since,
-            template__isnull=False,
-        )
-        reached = set(
-            window.filter(contact_id__in=[m.contact_id for m in messages]).values_list(
-                "contact_id", flat=True
-            )
-        )
-        used = window.values("contact_id").distinct().count()
-        budget = max(limit - used, 0)
-        keep, over = [], []
-        for message in messages:
-            if message.contact_id in reached:
-                keep.append(message)
-            elif budget > 0:
-                budget -= 1
-                keep.append(message)
-            else:
-                over.append(message.id)
-        if over:
-            oldest = window.order_by("sent_at").values_list("sent_at", flat=True).first()
-            release = (oldest or self.now) + dt.timedelta(hours=24)
-            self._defer({release: over}, "messaging_limit")
-        return keep
 
     # 3. Personalise ------------------------------------------------------------------------
 
@@ -360,21 +556,63 @@ class ChunkDispatcher:
                 continue
             jobs.append(SendJob(message.id, outbound))
             params[message.id] = dict(values)
+            self._contact_of[message.id] = message.contact_id
         self._skip(invalid, SkipReason.INVALID_PARAMETERS)
         if not jobs:
             return
         sender = self.sender
         rate = self.campaign.effective_throughput
-        outcomes = send_paced(
+        paced = send_paced(
             provider=self.provider,
             phone_number_id=sender.phone_number_id,
             jobs=jobs,
-            reserve=lambda wanted: throttle.reserve(
-                sender_key=sender.phone_number_id, rate_per_second=rate, wanted=wanted
+            reserve=lambda wanted, horizon: throttle.reserve(
+                sender_key=sender.phone_number_id,
+                rate_per_second=rate,
+                wanted=wanted,
+                horizon_seconds=horizon,
             ),
-            stop=threading.Event(),
+            keep_going=self.keep_going,
+            admit=self.admit,
         )
-        self.record(jobs, outcomes, params, {m.id: m for m, _, _ in prepared})
+        self.submitted = paced.submitted
+        self.record(jobs, paced.outcomes, params, {m.id: m for m, _, _ in prepared})
+        if paced.error is not None:
+            raise paced.error
+
+    def keep_going(self) -> float | None:
+        """Asked by the sender before each batch: the instant nothing may leave after (the
+        lease's end, renewed as needed), or None once the campaign no longer runs or the claim
+        was taken over."""
+        if not self.claim.renew_if_due():
+            return None
+        now = time.monotonic()
+        if now >= self._next_status_check:
+            self._next_status_check = now + STATUS_POLL_SECONDS
+            status = (
+                Campaign.objects.filter(pk=self.campaign.pk)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status != CampaignStatus.RUNNING:
+                self.halted_status = status
+                return None
+        return self.claim.deadline
+
+    def admit(self, batch: list[SendJob]) -> list[SendJob]:
+        """Consent again, just before this batch leaves: an opt-out committed since the chunk
+        started stops the send."""
+        consent = contacts_consent_for_category(
+            contact_ids=[self._contact_of[job.message_id] for job in batch],
+            category=self.campaign.template.category,
+        )
+        withdrawn = [
+            job.message_id for job in batch if self._contact_of[job.message_id] not in consent
+        ]
+        if not withdrawn:
+            return batch
+        self._skip(withdrawn, SkipReason.OPTED_OUT)
+        return [job for job in batch if job.message_id not in set(withdrawn)]
 
     def record(
         self,
@@ -388,18 +626,18 @@ class ChunkDispatcher:
             outcomes,
             params,
             messages,
+            token=self.claim.token,
             resend_unknown=self.campaign.unknown_outcome_policy == "resend",
             result=self.result,
+            cancelled=self.halted_status == CampaignStatus.CANCELLED,
         )
         if stop_error is not None:
             self.stop_campaign(stop_error)
 
     def stop_campaign(self, error: ProviderError) -> None:
-        reason = (
-            f"Meta error {error.code}: {error.readable_message}"
-            if error.code
-            else error.readable_message
-        )
+        reason = stop_reason_for(error)
+        if error.stop_scope == StopScope.ALL_SENDING:
+            sending_stop_for_account_error(error=error, sender=self.sender)
         self.stop_with_reason(reason)
 
     def stop_with_reason(self, reason: str) -> None:
@@ -409,11 +647,37 @@ class ChunkDispatcher:
         campaign_stop(campaign_id=self.campaign.id, reason=reason[:500])
 
 
+def stop_reason_for(error: ProviderError) -> str:
+    if error.code:
+        return f"Meta error {error.code}: {error.readable_message}"
+    return error.readable_message
+
+
+def sending_stop_for_account_error(*, error: ProviderError, sender: SenderNumber) -> list[int]:
+    """An error no send through this number (or its whole WABA) can get past: stop every running
+    campaign there with the reason, and hold its queued API messages instead of retrying them at
+    once. Returns the ids of the campaigns stopped."""
+    from .services import campaign_stop
+
+    reason = stop_reason_for(error)[:500]
+    if error.code in NUMBER_SCOPED_CODES:
+        scope = Q(sender_id=sender.pk)
+    else:
+        scope = Q(sender__account_id=sender.account_id)
+    stopped = []
+    running = Campaign.objects.filter(scope, status=CampaignStatus.RUNNING)
+    for campaign_id in running.values_list("id", flat=True):
+        if campaign_stop(campaign_id=campaign_id, reason=reason):
+            stopped.append(campaign_id)
+    now = timezone.now()
+    Message.objects.filter(scope, campaign__isnull=True, status=MessageStatus.QUEUED).update(
+        not_before=now + ACCOUNT_ERROR_HOLD, reason=f"account_error_{error.code}"[:64]
+    )
+    return stopped
+
+
 def retry_delay_for(error: ProviderError, attempts: int) -> float | None:
     """Seconds until a retry of a message after `attempts` tries, or None for no retry."""
-    if error.code == PER_USER_MARKETING_LIMIT:
-        # Meta: wait at least 24 h, and retry at most once.
-        return 24 * 3600 if attempts <= 1 else None
     if not error.retryable and not error.ambiguous:
         return None
     delay = error.retry_delay(max(attempts - 1, 0))
@@ -428,23 +692,30 @@ def record_outcomes(
     params: dict[int, dict],
     messages: dict[int, Message],
     *,
+    token: uuid.UUID,
     resend_unknown: bool,
     result: ChunkResult,
+    cancelled: bool = False,
 ) -> ProviderError | None:
     """Write what Meta answered, grouped by outcome; returns the account-level error, if any.
 
     Accepted → sent with its wamid; retryable → queued again after a jittered backoff;
-    ambiguous (may have reached Meta) → unknown, unless resending is allowed; permanent → failed
-    with Meta's code; account-level and never-sent → queued again with the attempt not counted.
+    ambiguous (may have reached Meta) → unknown, or, when resending is allowed, queued again
+    once Meta had time to prove by webhook that it arrived; 131049 → queued once for a day later;
+    permanent → failed with Meta's code; account-level and never-sent → queued again with the
+    attempt not counted (skipped instead when the campaign was cancelled meanwhile). Only
+    messages still under `token` are written.
     """
     now = timezone.now()
     accepted: dict[int, tuple[str, dict]] = {}
     failures: dict[tuple, list[int]] = defaultdict(list)
-    retries: dict[dt.datetime, list[int]] = defaultdict(list)
+    retries: dict[tuple[dt.datetime, str], list[int]] = defaultdict(list)
+    marketing_limit: list[int] = []
     unknown: list[int] = []
     not_sent: list[int] = []
     stop_error: ProviderError | None = None
     marketing_opt_outs: list[int] = []
+    window = proof_window().total_seconds()
     for job in jobs:
         outcome = outcomes.get(job.message_id)
         message = messages[job.message_id]
@@ -455,10 +726,17 @@ def record_outcomes(
         elif outcome.stops_sending:
             stop_error = stop_error or outcome
             not_sent.append(job.message_id)
-        elif outcome.ambiguous and not resend_unknown:
-            unknown.append(job.message_id)
+        elif outcome.ambiguous:
+            delay = retry_delay_for(outcome, message.attempts) if resend_unknown else None
+            if delay is None:
+                unknown.append(job.message_id)
+            else:
+                at = now + dt.timedelta(seconds=max(delay, window))
+                retries[(at, UNCONFIRMED_RESEND)].append(job.message_id)
+        elif outcome.code == PER_USER_MARKETING_LIMIT and not message.marketing_limit_retried:
+            marketing_limit.append(job.message_id)
         elif (delay := retry_delay_for(outcome, message.attempts)) is not None:
-            retries[now + dt.timedelta(seconds=delay)].append(job.message_id)
+            retries[(now + dt.timedelta(seconds=delay), "retrying")].append(job.message_id)
         else:
             failures[
                 (outcome.code, (outcome.title or outcome.message)[:300], outcome.details or "")
@@ -466,11 +744,15 @@ def record_outcomes(
             if outcome.opt_out_marketing:
                 marketing_opt_outs.append(message.contact_id)
     with transaction.atomic():
-        _record_accepted(accepted, now)
-        result.sent += len(accepted)
+        written = _record_accepted(accepted, now, token=token)
+        result.sent += len(written)
+        late = {key: value for key, value in accepted.items() if key not in written}
+        if late:
+            _record_late_acceptance(late, now)
         for (code, title, details), ids in failures.items():
-            result.failed += _set_where_sending(
+            result.failed += claimed_messages_update(
                 ids,
+                token,
                 status=MessageStatus.FAILED,
                 reason="meta_error",
                 error_code=code,
@@ -478,17 +760,31 @@ def record_outcomes(
                 error_details=details,
                 failed_at=now,
             )
-        for not_before, ids in retries.items():
-            result.retried += _set_where_sending(
-                ids, status=MessageStatus.QUEUED, not_before=not_before, reason="retrying"
+        for (not_before, reason), ids in retries.items():
+            result.retried += claimed_messages_update(
+                ids, token, status=MessageStatus.QUEUED, not_before=not_before, reason=reason
             )
-        result.unknown += _set_where_sending(
-            unknown, status=MessageStatus.UNKNOWN, reason="outcome_unknown"
+        result.retried += claimed_messages_update(
+            marketing_limit,
+            token,
+            status=MessageStatus.QUEUED,
+            not_before=now + dt.timedelta(seconds=MARKETING_LIMIT_WAIT_SECONDS),
+            reason=MARKETING_LIMIT_RETRY,
+            error_code=PER_USER_MARKETING_LIMIT,
+            marketing_limit_retried=True,
         )
-        # Never left: back to the queue as they were, attempt not counted.
-        result.requeued += _set_where_sending(
-            not_sent, status=MessageStatus.QUEUED, attempts=F("attempts") - 1
+        result.unknown += claimed_messages_update(
+            unknown, token, status=MessageStatus.UNKNOWN, reason="outcome_unknown"
         )
+        if cancelled:
+            result.skipped += claimed_messages_update(
+                not_sent, token, status=MessageStatus.SKIPPED, reason="cancelled"
+            )
+        else:
+            # Never left: back to the queue as they were, attempt not counted.
+            result.requeued += claimed_messages_update(
+                not_sent, token, status=MessageStatus.QUEUED, attempts=F("attempts") - 1
+            )
     if marketing_opt_outs:
         record_marketing_opt_outs(marketing_opt_outs, evidence="Meta error 131050")
     return stop_error
@@ -509,21 +805,100 @@ def record_marketing_opt_outs(contact_ids: Sequence[int], *, evidence: str) -> N
         )
 
 
-def dispatch_chunk(*, campaign_id: int, chunk_size: int | None = None) -> ChunkResult:
-    """Claim, re-check, personalise, send and record one chunk of a running campaign."""
-    size = chunk_size or settings.TIDINGS_DISPATCH_CHUNK_SIZE
-    ids = claim_due_messages(
-        campaign_id=campaign_id, limit=size, lease_seconds=settings.TIDINGS_DISPATCH_LEASE_SECONDS
+def marketing_limit_retries_schedule(*, messages: Iterable[Message]) -> int:
+    """Status webhooks just failed these messages: those Meta held back for its per-user
+    marketing limit (131049) are queued once more, a day later; a second 131049 stays failed.
+
+    Called by the status ledger in its transaction, after the messages were written. A stale
+    repeat of the first failure, arriving while the retry still waits, leaves the retry as it was.
+    """
+    ids = [
+        message.pk
+        for message in messages
+        if message.status == MessageStatus.FAILED and message.error_code == PER_USER_MARKETING_LIMIT
+    ]
+    if not ids:
+        return 0
+    now = timezone.now()
+    failed = Message.objects.filter(
+        id__in=ids, status=MessageStatus.FAILED, error_code=PER_USER_MARKETING_LIMIT
+    ).exclude(campaign__status=CampaignStatus.CANCELLED)
+    first_time = list(failed.filter(marketing_limit_retried=False).values_list("id", flat=True))
+    still_waiting = list(
+        failed.filter(marketing_limit_retried=True, not_before__gt=now).values_list("id", flat=True)
     )
+    Message.objects.filter(id__in=first_time).update(
+        not_before=now + dt.timedelta(seconds=MARKETING_LIMIT_WAIT_SECONDS),
+        marketing_limit_retried=True,
+    )
+    retry = first_time + still_waiting
+    if not retry:
+        return 0
+    # The retry is a new send with its own wamid and time: the failed one's are let go.
+    Message.objects.filter(id__in=retry).update(
+        status=MessageStatus.QUEUED,
+        reason=MARKETING_LIMIT_RETRY,
+        wamid=None,
+        sent_at=None,
+        failed_at=None,
+        lease_expires_at=None,
+        claim_token=None,
+        updated_at=now,
+    )
+    # A campaign that completed meanwhile runs again for its retries.
+    Campaign.objects.filter(
+        status=CampaignStatus.COMPLETED,
+        id__in=Message.objects.filter(id__in=retry, campaign__isnull=False).values("campaign_id"),
+    ).update(status=CampaignStatus.RUNNING, finished_at=None, updated_at=now)
+    return len(retry)
+
+
+def chunk_size_for(campaign: Campaign, requested: int | None = None) -> int:
+    """At most a few seconds of sends at the campaign's rate, so a chunk ends well within its
+    lease and a pause or a crash leaves little in flight."""
+    size = requested or settings.TIDINGS_DISPATCH_CHUNK_SIZE
+    seconds_of_sends = int(campaign.effective_throughput * settings.TIDINGS_DISPATCH_CHUNK_SECONDS)
+    return max(1, min(size, seconds_of_sends))
+
+
+def dispatch_chunk(*, campaign_id: int, chunk_size: int | None = None) -> ChunkResult:
+    """Claim, re-check, personalise, send and record one chunk of a running campaign.
+
+    Whatever goes wrong half-way, what the claim holds that never left goes back to the queue,
+    attempt not counted; what did leave is recorded, or (if even that fails) left to the
+    reconciler. The error is raised again afterwards.
+    """
     campaign = Campaign.objects.select_related(
         "template__account", "sender__account", "fallback_template"
     ).get(pk=campaign_id)
-    dispatcher = ChunkDispatcher(campaign)
-    dispatcher.result.claimed = len(ids)
-    if not ids:
+    claim = claim_due_messages(
+        campaign_id=campaign_id,
+        limit=chunk_size_for(campaign, chunk_size),
+        lease_seconds=settings.TIDINGS_DISPATCH_LEASE_SECONDS,
+    )
+    dispatcher = ChunkDispatcher(campaign, claim)
+    dispatcher.result.claimed = len(claim.ids)
+    dispatcher.result.deferred = claim.deferred
+    if not claim.ids:
         return dispatcher.result
+    try:
+        _dispatch_claimed(dispatcher)
+    except BaseException:
+        try:
+            release_unsent(claim, keep=dispatcher.submitted)
+        except Exception:
+            logger.exception("could not hand back chunk %s; the reconciler will", claim.token)
+        raise
+    if dispatcher.result.stopped_reason:
+        logger.warning("campaign %s stopped: %s", campaign_id, dispatcher.result.stopped_reason)
+    return dispatcher.result
+
+
+def _dispatch_claimed(dispatcher: ChunkDispatcher) -> None:
+    claim = dispatcher.claim
     messages = list(
-        Message.objects.filter(id__in=ids, status=MessageStatus.SENDING)
+        Message.objects.filter(id__in=claim.ids, status=MessageStatus.SENDING)
+        .order_by("not_before", "id")
         .select_related("contact")
         .only(*CHUNK_MESSAGE_FIELDS, *(f"contact__{name}" for name in CHUNK_CONTACT_FIELDS))
     )
@@ -540,21 +915,18 @@ def dispatch_chunk(*, campaign_id: int, chunk_size: int | None = None) -> ChunkR
     if unsendable:
         # Meta refuses every send of a paused or disabled template (132015/132016): hand the
         # chunk back untouched and stop until the template is approved again.
-        _set_where_sending(
-            [m.id for m in messages], status=MessageStatus.QUEUED, attempts=F("attempts") - 1
-        )
+        release_unsent(claim)
         template = unsendable[0]
         dispatcher.stop_with_reason(
             f"Template {template.name} ({template.language}) is {template.status}; "
             "resume once Meta approves it again."
         )
-        return dispatcher.result
+        return
     ready = dispatcher.recheck(messages)
+    # Personalisation may wait on a data source: keep the lease fresh before it starts.
+    claim.renew_if_due()
     prepared = dispatcher.personalise(ready)
     dispatcher.send(prepared)
-    if dispatcher.result.stopped_reason:
-        logger.warning("campaign %s stopped: %s", campaign_id, dispatcher.result.stopped_reason)
-    return dispatcher.result
 
 
 def release_deferred(*, now: dt.datetime | None = None) -> int:

@@ -43,7 +43,11 @@ from django.utils import timezone
 from contacts.services import contacts_record_whatsapp_user_ids
 from whatsapp.events import EventError, StatusEvent
 
-from .dispatch import message_id_from_callback_data, record_marketing_opt_outs
+from .dispatch import (
+    marketing_limit_retries_schedule,
+    message_id_from_callback_data,
+    record_marketing_opt_outs,
+)
 from .models import Message, MessageStatus, MessageStatusEvent
 from .models.messages import DELIVERY_RANK
 
@@ -146,6 +150,7 @@ def message_statuses_apply(*, statuses: Sequence[StatusEvent]) -> StatusBatchRes
                 earlier.values(), ["occurred_at", "error_code", "error_title"]
             )
         _write(changed)
+        marketing_limit_retries_schedule(messages=changed)
         result.events_recorded = len(new_events)
         result.messages_updated = len(changed)
         _store_user_ids(reports, messages)

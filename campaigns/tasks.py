@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from . import dispatch, planning, reconcile, services
+from . import dispatch, planning, progress, reconcile, services
 from .models import Campaign, CampaignStatus
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ def dispatch_campaign(campaign_id: int) -> dict:
 @shared_task(queue="housekeeping")
 def tick() -> dict:
     """The beat's heartbeat (every few seconds): start due campaigns, release deferrals,
-    reconcile expired leases, keep running campaigns dispatching, complete finished ones."""
+    reconcile expired leases, fold progress counters, keep running campaigns dispatching,
+    complete finished ones."""
     now = timezone.now()
     started = 0
     prewarm_horizon = now + dt.timedelta(minutes=settings.TIDINGS_PREWARM_MINUTES)
@@ -116,6 +117,7 @@ def tick() -> dict:
                 services.campaign_stop(campaign_id=campaign.pk, reason=error.message)
     released = dispatch.release_deferred(now=now)
     reconciled = reconcile.reconcile_expired_leases()
+    progress.progress_counts_fold()
     for campaign_id in Campaign.objects.filter(status=CampaignStatus.RUNNING).values_list(
         "id", flat=True
     ):
@@ -135,6 +137,11 @@ def send_message(message_id: int) -> str:
     from .transactional import message_send_now
 
     return message_send_now(message_id=message_id)
+
+
+@shared_task(queue="housekeeping")
+def check_progress_counts() -> dict:
+    return progress.progress_counts_check_active()
 
 
 @shared_task(queue="housekeeping")

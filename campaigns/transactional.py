@@ -11,28 +11,47 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import threading
+import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.selectors import contacts_consent_for_category
 from templates_app.models import MessageTemplate, SenderNumber, TemplateStatus
 from templates_app.rendering import TemplateValuesError, template_message_for, validate_values
+from templates_app.selectors import template_is_sendable
 from whatsapp import get_provider
+from whatsapp.base import ProviderError, StopScope
 
 from . import throttle
-from .dispatch import ChunkResult, callback_data_for, record_outcomes
+from .dispatch import (
+    ACCOUNT_ERROR_HOLD,
+    UNCONFIRMED_RESEND,
+    ChunkResult,
+    Claim,
+    callback_data_for,
+    claimed_messages_update,
+    proven_messages_settle,
+    record_outcomes,
+    release_unsent,
+    sending_stop_for_account_error,
+)
 from .errors import CampaignError
-from .models import Message, MessageStatus, SkipReason
+from .models import Message, MessageStatus, SkipReason, UnknownOutcomePolicy
 from .sending import SendJob, send_paced
 
-ACCOUNT_ERROR_RETRY = dt.timedelta(minutes=5)
+logger = logging.getLogger(__name__)
+
+# Template errors that end when Meta approves or unpauses the template: an API message waits
+# (within its validity) instead of failing.
+TEMPLATE_STATES_THAT_PASS = frozenset({132001, 132015})
 
 
 class IdempotencyConflict(CampaignError):
@@ -56,6 +75,21 @@ def scoped_key(*, caller_id: int | None, key: str | None) -> str:
     return f"api:{caller_id or 0}:{key}"
 
 
+def message_replay(*, idempotency_key: str, fingerprint: str) -> Message | None:
+    """The message an earlier request with this key made, if any (before any other work, so a
+    replay is cheap); a conflict if that request had another body."""
+    existing = Message.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    return _replay(existing, fingerprint).message
+
+
+def default_validity() -> dt.timedelta:
+    """How long an API message may still go out: a receipt or a code sent a day late is worse
+    than none (a paused template or an account error can hold a message that long)."""
+    return dt.timedelta(seconds=settings.TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS)
+
+
 def message_send_transactional(
     *,
     contact: Contact,
@@ -67,7 +101,10 @@ def message_send_transactional(
     triggered_by: Any = None,
     valid_for: dt.timedelta | None = None,
 ) -> TransactionalResult:
-    """Record the message (queued) and hand it to a worker after commit; or return the original."""
+    """Record the message (queued) and hand it to a worker after commit; or return the original.
+
+    The message expires unsent after `valid_for` (default TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS).
+    """
     existing = Message.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return _replay(existing, fingerprint)
@@ -93,7 +130,7 @@ def message_send_transactional(
                 consent_record_id=consent[contact.id],
                 queued_at=now,
                 not_before=now,
-                expires_at=(now + valid_for) if valid_for else None,
+                expires_at=now + (valid_for or default_validity()),
                 triggered_by=triggered_by if getattr(triggered_by, "pk", None) else None,
             )
             from .tasks import send_message
@@ -130,39 +167,82 @@ def _check(
         raise CampaignError("The message cannot be sent as it is.", field_errors=errors)
 
 
+def claim_api_message(message_id: int, lease_seconds: float) -> Claim | None:
+    """Take one queued API message (`queued → sending` under a new claim), or None.
+
+    An earlier attempt whose outcome stayed unknown is checked for proof first: if a status
+    webhook shows it left, the message is sent and not sent again.
+    """
+    token = uuid.uuid4()
+    started = time.monotonic()
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, status=MessageStatus.QUEUED, campaign__isnull=True)
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+            .values_list("reason", flat=True)
+            .first()
+        )
+        if row is None:
+            return None
+        if row == UNCONFIRMED_RESEND and proven_messages_settle([message_id], now):
+            return None
+        claimed = Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.SENDING,
+            sending_at=now,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+            claim_token=token,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    if not claimed:
+        return None
+    return Claim(token, [message_id], lease_seconds, started + lease_seconds)
+
+
 def message_send_now(*, message_id: int) -> str:
-    """Send one queued API message: claim, re-check consent, throttle, send, record.
+    """Send one queued API message: claim, re-check, throttle, send, record.
 
     Returns the message's status afterwards. Safe to run twice: only the run that moves the row
-    from queued to sending sends.
+    from queued to sending sends. A paused template or an account-level error holds the message
+    for a while instead of failing it, but never past its validity: then it expires unsent.
     """
+    claim = claim_api_message(message_id, settings.TIDINGS_DISPATCH_LEASE_SECONDS)
+    if claim is None:
+        return Message.objects.values_list("status", flat=True).get(pk=message_id)
+    handed_over: set[int] = set()
+    try:
+        return _send_claimed(message_id, claim, handed_over)
+    except BaseException:
+        try:
+            release_unsent(claim, keep=handed_over)
+        except Exception:
+            logger.exception("could not hand back message %s; the reconciler will", message_id)
+        raise
+
+
+def _send_claimed(message_id: int, claim: Claim, handed_over: set[int]) -> str:
     now = timezone.now()
-    claimed = Message.objects.filter(
-        pk=message_id, status=MessageStatus.QUEUED, campaign__isnull=True
-    ).update(
-        status=MessageStatus.SENDING,
-        sending_at=now,
-        lease_expires_at=now + dt.timedelta(seconds=120),
-        attempts=F("attempts") + 1,
-        updated_at=now,
-    )
     message = Message.objects.select_related("contact", "template", "sender").get(pk=message_id)
-    if not claimed:
-        return message.status
-    result = ChunkResult()
+    token = claim.token
     if message.expires_at and message.expires_at <= now:
-        Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
-            status=MessageStatus.EXPIRED, reason="expired", failed_at=now, lease_expires_at=None
+        claimed_messages_update(
+            [message_id], token, status=MessageStatus.EXPIRED, reason="expired", failed_at=now
         )
         return MessageStatus.EXPIRED
     consent = contacts_consent_for_category(
         contact_ids=[message.contact_id], category=message.category
     )
     if message.contact.erased_at is not None or message.contact_id not in consent:
-        Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
-            status=MessageStatus.SKIPPED, reason=SkipReason.OPTED_OUT, lease_expires_at=None
+        claimed_messages_update(
+            [message_id], token, status=MessageStatus.SKIPPED, reason=SkipReason.OPTED_OUT
         )
         return MessageStatus.SKIPPED
+    if not template_is_sendable(message.template):
+        # Meta would refuse it (132015/132016): hold it until the template is approved again.
+        _hold(message, token, reason=f"template_{message.template.status}".lower())
+        return Message.objects.values_list("status", flat=True).get(pk=message_id)
     try:
         outbound = template_message_for(
             message.template,
@@ -171,40 +251,98 @@ def message_send_now(*, message_id: int) -> str:
             biz_opaque_callback_data=callback_data_for(message.pk),
         )
     except TemplateValuesError:
-        Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
-            status=MessageStatus.SKIPPED,
-            reason=SkipReason.INVALID_PARAMETERS,
-            lease_expires_at=None,
+        claimed_messages_update(
+            [message_id], token, status=MessageStatus.SKIPPED, reason=SkipReason.INVALID_PARAMETERS
         )
         return MessageStatus.SKIPPED
     sender = message.sender
     job = SendJob(message.pk, outbound)
-    outcomes = send_paced(
+    paced = send_paced(
         provider=get_provider(),
         phone_number_id=sender.phone_number_id,
         jobs=[job],
-        reserve=lambda wanted: throttle.reserve(
+        reserve=lambda wanted, horizon: throttle.reserve(
             sender_key=sender.phone_number_id,
             rate_per_second=sender.throughput_per_second,
             wanted=wanted,
+            horizon_seconds=horizon,
         ),
-        stop=threading.Event(),
+        keep_going=lambda: claim.deadline if claim.renew_if_due() else None,
     )
+    # Once handed to the provider, an error must leave it to the reconciler, never requeue it.
+    handed_over |= paced.submitted
     account_error = record_outcomes(
         [job],
-        outcomes,
+        paced.outcomes,
         {message.pk: dict(message.parameters)},
         {message.pk: message},
-        resend_unknown=False,
-        result=result,
+        token=token,
+        resend_unknown=(
+            settings.TIDINGS_TRANSACTIONAL_UNKNOWN_OUTCOME_POLICY == UnknownOutcomePolicy.RESEND
+        ),
+        result=ChunkResult(),
     )
+    if paced.error is not None:
+        raise paced.error
     if account_error is not None:
-        # The account cannot send at all (token, payment…): try again later, not every tick.
-        Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(
-            not_before=timezone.now() + ACCOUNT_ERROR_RETRY,
-            reason=f"account_error_{account_error.code}",
-        )
+        _settle_account_error(message, account_error)
     return Message.objects.values_list("status", flat=True).get(pk=message_id)
+
+
+def _settle_account_error(message: Message, error: ProviderError) -> None:
+    """Meta refused the message for its account or template (record_outcomes queued it again,
+    attempt not counted): fail it if it can never be accepted as it is, else hold it."""
+    if error.stop_scope == StopScope.CAMPAIGN and error.code not in TEMPLATE_STATES_THAT_PASS:
+        now = timezone.now()
+        Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+            status=MessageStatus.FAILED,
+            reason="meta_error",
+            error_code=error.code,
+            error_title=(error.title or error.message)[:300],
+            error_details=error.details or "",
+            failed_at=now,
+            updated_at=now,
+        )
+        return
+    if error.stop_scope == StopScope.ALL_SENDING:
+        sending_stop_for_account_error(error=error, sender=message.sender)
+    # Try again later, not every tick.
+    _hold(message, None, reason=f"account_error_{error.code}")
+
+
+def _hold(message: Message, token: uuid.UUID | None, *, reason: str) -> None:
+    """Wait a while before the next try, or expire now if the wait would outlast the validity.
+
+    With a token the message is still claimed (`sending`, and its attempt is given back);
+    without, it is already queued again.
+    """
+    now = timezone.now()
+    retry_at = now + ACCOUNT_ERROR_HOLD
+    rows = (
+        Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, claim_token=token)
+        if token is not None
+        else Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED)
+    )
+    if message.expires_at is not None and message.expires_at <= retry_at:
+        rows.update(
+            status=MessageStatus.EXPIRED,
+            reason=reason[:64],
+            failed_at=now,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        return
+    values: dict[str, Any] = {}
+    if token is not None:
+        values["attempts"] = F("attempts") - 1
+    rows.update(
+        status=MessageStatus.QUEUED,
+        not_before=retry_at,
+        reason=reason[:64],
+        lease_expires_at=None,
+        updated_at=now,
+        **values,
+    )
 
 
 def due_transactional_message_ids(limit: int = 500) -> list[int]:

@@ -26,6 +26,7 @@ from ..models import Campaign, Message
 from ..selectors import campaign_progress
 from ..transactional import (
     IdempotencyConflict,
+    message_replay,
     message_send_transactional,
     request_fingerprint,
     scoped_key,
@@ -235,9 +236,20 @@ class MessageViewSet(
                 "the same key with another body is refused with 409.",
             )
         ],
-        responses={201: MessageSerializer, 200: MessageSerializer},
+        responses={201: MessageSerializer},
     )
     def create(self, request: Request) -> Response:
+        idempotency_key = scoped_key(
+            caller_id=request.user.pk, key=request.headers.get("Idempotency-Key")
+        )
+        fingerprint = request_fingerprint(request.data)
+        try:
+            # First, so a replay costs one lookup and answers as the original did (201).
+            replayed = message_replay(idempotency_key=idempotency_key, fingerprint=fingerprint)
+        except IdempotencyConflict as error:
+            raise Conflict([error.message]) from error
+        if replayed is not None:
+            return Response(MessageSerializer(replayed).data, status=status.HTTP_201_CREATED)
         data = MessageCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -253,10 +265,8 @@ class MessageViewSet(
                 template=template,
                 sender=sender,
                 values=values["parameters"],
-                idempotency_key=scoped_key(
-                    caller_id=request.user.pk, key=request.headers.get("Idempotency-Key")
-                ),
-                fingerprint=request_fingerprint(request.data),
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
                 triggered_by=request.user,
                 valid_for=dt.timedelta(seconds=valid_for) if valid_for else None,
             )
@@ -264,10 +274,8 @@ class MessageViewSet(
             raise Conflict([error.message]) from error
         except CampaignError as error:
             raise as_validation_error(error) from error
-        return Response(
-            MessageSerializer(result.message).data,
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+        # A concurrent duplicate that lost the race is a replay too: the original's answer.
+        return Response(MessageSerializer(result.message).data, status=status.HTTP_201_CREATED)
 
     @staticmethod
     def _contact(values: dict) -> Contact:

@@ -4,9 +4,11 @@ from .campaigns import Campaign, CampaignStatus, LawfulBasis, ScheduleType, Unkn
 from .data_sources import DataSource
 from .links import TrackedLink
 from .messages import Message, MessageStatus, MessageStatusEvent, SkipReason
+from .progress import CampaignProgressCount
 
 __all__ = [
     "Campaign",
+    "CampaignProgressCount",
     "CampaignStatus",
     "DataSource",
     "LawfulBasis",

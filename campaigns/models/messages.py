@@ -122,6 +122,17 @@ class Message(TimeStampedModel):
     )
     expires_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The claim of the worker sending it: every write of a send result must carry "
+        "it, so a worker whose lease was taken over can no longer change the message.",
+    )
+    marketing_limit_retried = models.BooleanField(
+        default=False,
+        help_text="Already queued again once after Meta's per-user marketing limit (131049).",
+    )
 
     wamid = models.CharField(
         "WhatsApp message id", max_length=128, null=True, blank=True, unique=True
@@ -188,6 +199,13 @@ class Message(TimeStampedModel):
                 name="campaigns_message_deferred_idx",
             ),
             models.Index(fields=["contact", "sent_at"], name="campaigns_message_contact_sent"),
+            # The messaging-limit budget: unique recipients of a number within the last 24 h,
+            # read from the index alone.
+            models.Index(
+                fields=["sender", "sent_at"],
+                include=["contact"],
+                name="campaigns_message_sender_sent",
+            ),
             models.Index(fields=["campaign", "status"], name="campaigns_message_campaign_st"),
         ]
 

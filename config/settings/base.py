@@ -286,6 +286,34 @@ TIDINGS_DISPATCH_LEASE_SECONDS = env.int("TIDINGS_DISPATCH_LEASE_SECONDS", defau
 TIDINGS_DISPATCH_TASK_SECONDS = env.int("TIDINGS_DISPATCH_TASK_SECONDS", default=60)
 # Dispatch tasks allowed to work on one campaign at once (across all workers).
 TIDINGS_DISPATCH_PARALLEL_TASKS = env.int("TIDINGS_DISPATCH_PARALLEL_TASKS", default=2)
+# A chunk holds at most this many seconds of sends at the campaign's rate, so it ends well
+# within its lease (which the sending worker also renews as it goes).
+TIDINGS_DISPATCH_CHUNK_SECONDS = env.float("TIDINGS_DISPATCH_CHUNK_SECONDS", default=10.0)
+# The reconciler waits this long past a lease's end, on top of Meta's connect and read timeouts
+# (a request that left just before the end is answered or has timed out by then).
+TIDINGS_DISPATCH_LEASE_MARGIN_SECONDS = env.float(
+    "TIDINGS_DISPATCH_LEASE_MARGIN_SECONDS", default=5.0
+)
+# An attempt whose outcome is unknown (timeout, 5xx) is resent, where policy allows, only after
+# Meta had this long to prove by status webhook that it arrived.
+TIDINGS_UNCONFIRMED_PROOF_WINDOW_SECONDS = env.int(
+    "TIDINGS_UNCONFIRMED_PROOF_WINDOW_SECONDS", default=60
+)
+# API (transactional) messages: what to do when a send's outcome stays unknown ("resend" or
+# "at_most_once"), and how long one may still go out (the request's valid_for_seconds wins).
+TIDINGS_TRANSACTIONAL_UNKNOWN_OUTCOME_POLICY = env.str(
+    "TIDINGS_TRANSACTIONAL_UNKNOWN_OUTCOME_POLICY", default="resend"
+)
+TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS = env.int(
+    "TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS", default=24 * 3600
+)
+# Progress counters (PostgreSQL) are recounted from the messages this often, to catch a change
+# that bypassed them; between checks a progress page reads only the counters.
+CELERY_BEAT_SCHEDULE["campaigns-progress-check"] = {
+    "task": "campaigns.tasks.check_progress_counts",
+    "schedule": 15 * 60,
+    "options": {"queue": "housekeeping"},
+}
 
 # --- Webhooks (Meta's deliveries: stored raw, processed in Celery) ----------------------------
 # Raw deliveries (and the event records made from them) are kept this long, then purged; Meta

@@ -196,14 +196,21 @@ def test_a_5xx_is_ambiguous_so_a_marketing_style_campaign_marks_it_unknown(meta,
     assert meta.send_count == 1
 
 
-def test_a_5xx_is_retried_when_the_campaign_allows_resending(meta, running_campaign):
+def test_a_5xx_is_resent_only_after_the_proof_window_when_the_campaign_allows_resending(
+    meta, running_campaign, settings
+):
+    settings.TIDINGS_UNCONFIRMED_PROOF_WINDOW_SECONDS = 60
     campaign = running_campaign(1, unknown_outcome_policy="resend")
     meta.server_error_next(endpoint="messages")
 
     dispatch_chunk(campaign_id=campaign.pk)
+    again_at_once = dispatch_chunk(campaign_id=campaign.pk)
 
     message = only_message(campaign)
-    assert (message.status, message.reason) == (MessageStatus.QUEUED, "retrying")
+    assert (message.status, message.reason) == (MessageStatus.QUEUED, "unconfirmed_resend")
+    assert message.not_before >= message.sending_at + dt.timedelta(seconds=60)
+    assert again_at_once.claimed == 0
+    assert meta.send_count == 1
 
 
 def test_the_pair_rate_limit_retries_that_recipient_only_later(meta, running_campaign):
@@ -301,10 +308,11 @@ def test_a_read_timeout_leaves_the_outcome_unknown_rather_than_resending(meta, r
 
 
 def crash_after_claim(campaign: Campaign) -> list[int]:
-    """A worker claimed messages and died before recording anything."""
-    ids = claim_due_messages(campaign_id=campaign.pk, limit=10, lease_seconds=60)
-    Message.objects.filter(id__in=ids).update(lease_expires_at=timezone.now() - dt.timedelta(1))
-    return ids
+    """A worker claimed messages a day ago and died before recording anything."""
+    claim = claim_due_messages(campaign_id=campaign.pk, limit=10, lease_seconds=60)
+    long_ago = timezone.now() - dt.timedelta(days=1)
+    Message.objects.filter(id__in=claim.ids).update(sending_at=long_ago, lease_expires_at=long_ago)
+    return claim.ids
 
 
 def test_an_expired_lease_without_proof_becomes_unknown_and_is_not_resent(meta, running_campaign):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
 
 import pytest
 from django.db import connection
@@ -30,7 +31,9 @@ def report(status: str, *, wamid: str = "wamid.M1", at: dt.datetime = T0, **fiel
 @pytest.fixture
 def sending():
     """A message claimed by dispatch whose send result is not recorded yet: no wamid."""
-    return MessageFactory(status=MessageStatus.SENDING, lease_expires_at=T0)
+    return MessageFactory(
+        status=MessageStatus.SENDING, lease_expires_at=T0, claim_token=uuid.uuid4()
+    )
 
 
 def events_of(message: Message) -> list[tuple[str, dt.datetime]]:
@@ -64,7 +67,9 @@ def test_our_late_send_result_does_not_undo_what_the_webhook_already_applied(sen
         ]
     )
 
-    _record_accepted({sending.pk: ("wamid.M1", {"body.1": "Maria"})}, timezone.now())
+    _record_accepted(
+        {sending.pk: ("wamid.M1", {"body.1": "Maria"})}, timezone.now(), token=sending.claim_token
+    )
 
     sending.refresh_from_db()
     assert (sending.status, sending.wamid) == (MessageStatus.DELIVERED, "wamid.M1")

@@ -137,13 +137,16 @@ def test_a_failure_stores_metas_error_and_131050_opts_the_contact_out_of_marketi
     ) == [(ConsentAction.OPT_OUT, ConsentScope.MARKETING, ConsentSource.DELIVERY_ERROR)]
 
 
-def test_the_per_user_marketing_limit_is_a_failure_without_an_opt_out(deliver, sent_message):
+def test_the_per_user_marketing_limit_is_retried_once_later_without_an_opt_out(
+    deliver, sent_message
+):
     message = sent_message()
 
     deliver(status("status_failed_131049", NOW))
 
     message.refresh_from_db()
-    assert (message.status, message.error_code) == (MessageStatus.FAILED, 131049)
+    assert (message.status, message.error_code) == (MessageStatus.QUEUED, 131049)
+    assert message.marketing_limit_retried
     assert not ConsentRecord.objects.filter(contact=message.contact).exists()
 
 
