@@ -135,7 +135,7 @@ def drop_progress_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("campaigns", "0002_campaign_tracked_links"),
+        ("campaigns", "0004_message_test_of_campaign"),
     ]
 
     operations = [
