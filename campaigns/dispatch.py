@@ -807,10 +807,13 @@ def record_marketing_opt_outs(contact_ids: Sequence[int], *, evidence: str) -> N
 
 def marketing_limit_retries_schedule(*, messages: Iterable[Message]) -> int:
     """Status webhooks just failed these messages: those Meta held back for its per-user
-    marketing limit (131049) are queued once more, a day later; a second 131049 stays failed.
+    marketing limit (131049) get one retry a day later; a second 131049 stays failed.
 
-    Called by the status ledger in its transaction, after the messages were written. A stale
-    repeat of the first failure, arriving while the retry still waits, leaves the retry as it was.
+    Called by the status ledger in its transaction, after the messages were written. The message
+    stays `failed` (with its wamid) until the retry is due, so Meta's late or repeated reports of
+    the first attempt still match it and are judged as reports of that attempt: a late `sent`
+    changes nothing, a `delivered` proves the first attempt arrived and cancels the retry.
+    `release_deferred` queues the retry when it is due.
     """
     ids = [
         message.pk
@@ -820,37 +823,48 @@ def marketing_limit_retries_schedule(*, messages: Iterable[Message]) -> int:
     if not ids:
         return 0
     now = timezone.now()
-    failed = Message.objects.filter(
-        id__in=ids, status=MessageStatus.FAILED, error_code=PER_USER_MARKETING_LIMIT
+    return (
+        Message.objects.filter(
+            id__in=ids,
+            status=MessageStatus.FAILED,
+            error_code=PER_USER_MARKETING_LIMIT,
+            marketing_limit_retried=False,
+        )
+        .exclude(campaign__status=CampaignStatus.CANCELLED)
+        .update(
+            reason=MARKETING_LIMIT_RETRY,
+            not_before=now + dt.timedelta(seconds=MARKETING_LIMIT_WAIT_SECONDS),
+            marketing_limit_retried=True,
+            updated_at=now,
+        )
+    )
+
+
+def _release_marketing_limit_retries(now: dt.datetime) -> int:
+    """Failed-with-131049 messages whose day has passed are queued for their one retry."""
+    due = Message.objects.filter(
+        status=MessageStatus.FAILED, reason=MARKETING_LIMIT_RETRY, not_before__lte=now
     ).exclude(campaign__status=CampaignStatus.CANCELLED)
-    first_time = list(failed.filter(marketing_limit_retried=False).values_list("id", flat=True))
-    still_waiting = list(
-        failed.filter(marketing_limit_retried=True, not_before__gt=now).values_list("id", flat=True)
-    )
-    Message.objects.filter(id__in=first_time).update(
-        not_before=now + dt.timedelta(seconds=MARKETING_LIMIT_WAIT_SECONDS),
-        marketing_limit_retried=True,
-    )
-    retry = first_time + still_waiting
-    if not retry:
-        return 0
-    # The retry is a new send with its own wamid and time: the failed one's are let go.
-    Message.objects.filter(id__in=retry).update(
-        status=MessageStatus.QUEUED,
-        reason=MARKETING_LIMIT_RETRY,
-        wamid=None,
-        sent_at=None,
-        failed_at=None,
-        lease_expires_at=None,
-        claim_token=None,
-        updated_at=now,
-    )
-    # A campaign that completed meanwhile runs again for its retries.
-    Campaign.objects.filter(
-        status=CampaignStatus.COMPLETED,
-        id__in=Message.objects.filter(id__in=retry, campaign__isnull=False).values("campaign_id"),
-    ).update(status=CampaignStatus.RUNNING, finished_at=None, updated_at=now)
-    return len(retry)
+    with transaction.atomic():
+        ids = list(due.select_for_update(of=("self",)).values_list("id", flat=True))
+        if not ids:
+            return 0
+        # The retry is a new send with its own wamid and time: the failed one's are let go.
+        Message.objects.filter(id__in=ids).update(
+            status=MessageStatus.QUEUED,
+            wamid=None,
+            sent_at=None,
+            failed_at=None,
+            lease_expires_at=None,
+            claim_token=None,
+            updated_at=now,
+        )
+        # A campaign that completed meanwhile runs again for its retries.
+        Campaign.objects.filter(
+            status=CampaignStatus.COMPLETED,
+            id__in=Message.objects.filter(id__in=ids, campaign__isnull=False).values("campaign_id"),
+        ).update(status=CampaignStatus.RUNNING, finished_at=None, updated_at=now)
+    return len(ids)
 
 
 def chunk_size_for(campaign: Campaign, requested: int | None = None) -> int:
@@ -930,11 +944,13 @@ def _dispatch_claimed(dispatcher: ChunkDispatcher) -> None:
 
 
 def release_deferred(*, now: dt.datetime | None = None) -> int:
-    """Deferred messages whose time has come go back to the queue."""
+    """Deferred messages whose time has come go back to the queue, and so do the 131049
+    retries that are due."""
     now = now or timezone.now()
-    return Message.objects.filter(status=MessageStatus.DEFERRED, not_before__lte=now).update(
+    released = Message.objects.filter(status=MessageStatus.DEFERRED, not_before__lte=now).update(
         status=MessageStatus.QUEUED, updated_at=now
     )
+    return released + _release_marketing_limit_retries(now)
 
 
 def due_work_exists(campaign_id: int) -> bool:

@@ -827,8 +827,6 @@ def _record_test_message(
 def _send_test_message(
     *, campaign: Campaign, message: Message, template: MessageTemplate, values: dict[str, str]
 ) -> None:
-    import threading
-
     from whatsapp import get_provider
     from whatsapp.base import SendAccepted
 
@@ -859,13 +857,13 @@ def _send_test_message(
         provider=get_provider(),
         phone_number_id=sender.phone_number_id,
         jobs=[job],
-        reserve=lambda wanted: throttle.reserve(
+        reserve=lambda wanted, horizon: throttle.reserve(
             sender_key=sender.phone_number_id,
             rate_per_second=campaign.effective_throughput,
             wanted=wanted,
+            horizon_seconds=horizon,
         ),
-        stop=threading.Event(),
-    ).get(message.pk)
+    ).outcomes.get(message.pk)
     now = timezone.now()
     if isinstance(outcome, SendAccepted):
         sending.update(

@@ -145,7 +145,11 @@ def test_the_per_user_marketing_limit_is_retried_once_later_without_an_opt_out(
     deliver(status("status_failed_131049", NOW))
 
     message.refresh_from_db()
-    assert (message.status, message.error_code) == (MessageStatus.QUEUED, 131049)
+    assert (message.status, message.reason, message.error_code) == (
+        MessageStatus.FAILED,
+        "marketing_limit_retry",
+        131049,
+    )
     assert message.marketing_limit_retried
     assert not ConsentRecord.objects.filter(contact=message.contact).exists()
 
