@@ -35,6 +35,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -52,6 +53,7 @@ from whatsapp.base import ProviderError, SendAccepted, SendOutcome, StopScope
 from whatsapp.errors import MARKETING_LIMIT_WAIT_SECONDS
 
 from . import throttle
+from .frequency import frequency_capped_contact_ids
 from .links import attach_tracked_links
 from .models import (
     Campaign,
@@ -61,6 +63,7 @@ from .models import (
     MessageStatusEvent,
     SkipReason,
 )
+from .planning import VariantChooser
 from .scheduling import after_quiet_hours, zone
 from .sending import SendJob, send_paced
 
@@ -460,6 +463,15 @@ class ChunkDispatcher:
         for message in messages:
             message.consent_record_id = consent[message.contact_id]
 
+        # Planning checked the cap at each message's planned time; other campaigns may have sent
+        # since, so what was sent by now decides.
+        capped = frequency_capped_contact_ids(
+            campaign=self.campaign, contact_ids=[m.contact_id for m in messages], at=now
+        )
+        if capped:
+            self._skip([m.id for m in messages if m.contact_id in capped], SkipReason.FREQUENCY_CAP)
+            messages = [m for m in messages if m.contact_id not in capped]
+
         messages = self._defer_quiet_hours(messages)
         return self._defer_pair_rate(messages)
 
@@ -509,6 +521,10 @@ class ChunkDispatcher:
 
     # 3. Personalise ------------------------------------------------------------------------
 
+    @cached_property
+    def _variants(self) -> VariantChooser:
+        return VariantChooser(self.campaign)
+
     def personalise(self, messages: list[Message]) -> list[tuple[Message, MessageTemplate, dict]]:
         from .personalisation import personalise_contacts
 
@@ -528,9 +544,14 @@ class ChunkDispatcher:
                 reason = (outcome.reason if outcome else "") or SkipReason.PERSONALISATION_FAILED
                 failed[str(reason)[:64]].append(message.id)
                 continue
-            template = (
-                campaign.fallback_template if outcome.variant == "fallback" else message.template
-            )
+            if outcome.variant == "fallback":
+                # The fallback is a family too: the contact gets its language's variant.
+                template = self._variants.fallback_for_language(message.contact.language or "")
+                if template is None:
+                    failed[str(SkipReason.NO_LANGUAGE_VARIANT)].append(message.id)
+                    continue
+            else:
+                template = message.template
             ready.append((message, template, outcome.values))
         for reason, ids in failed.items():
             self._skip(ids, reason)
