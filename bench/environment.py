@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import port_for
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CELERY = str(Path(sys.executable).with_name("celery"))
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 ACCESS_TOKEN = "bench-access-token"
 APP_SECRET = "bench-app-secret"
 
@@ -97,6 +99,7 @@ class BenchEnvironment:
             redis_url = redis.url
         meta_port = port_for.select_random()
         self.meta_base_url = f"http://127.0.0.1:{meta_port}"
+        self.web_url = f"http://127.0.0.1:{port_for.select_random()}"
         os.environ.update(
             {
                 "DJANGO_SETTINGS_MODULE": "config.settings.local",
@@ -139,18 +142,47 @@ class BenchEnvironment:
         self.meta = StandInProcess(process, self.meta_base_url)
         return self.meta
 
-    def start_worker(self, *, concurrency: int = 4, name: str = "bench") -> subprocess.Popen:
+    def start_worker(
+        self,
+        *,
+        concurrency: int = 4,
+        name: str = "bench",
+        queues: str = "dispatch,webhooks,housekeeping,celery",
+    ) -> subprocess.Popen:
         process = subprocess.Popen(
             [
                 CELERY, "-A", "config", "worker", "--pool", "threads",
                 "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
-                "--queues", "dispatch,webhooks,housekeeping,celery",
+                "--queues", queues,
                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
                 "--without-heartbeat",
             ],
             cwd=ROOT,
         )  # fmt: skip
         self.processes.append(process)
+        return process
+
+    def start_beat(self) -> subprocess.Popen:
+        schedule = Path(tempfile.mkdtemp(prefix="tidings-beat-")) / "schedule"
+        process = subprocess.Popen(
+            [CELERY, "-A", "config", "beat", "--loglevel", "WARNING", "--schedule", str(schedule)],
+            cwd=ROOT,
+        )
+        self.processes.append(process)
+        return process
+
+    def start_web(self, *, workers: int = 4) -> subprocess.Popen:
+        """gunicorn on the production WSGI entry point, on the port `web_url` names."""
+        port = int(self.web_url.rsplit(":", 1)[1])
+        process = subprocess.Popen(
+            [
+                GUNICORN, "config.wsgi", "--workers", str(workers),
+                "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048",
+            ],
+            cwd=ROOT,
+        )  # fmt: skip
+        self.processes.append(process)
+        wait_for_http(f"{self.web_url}/healthz")
         return process
 
     def stop(self, process: subprocess.Popen, *, kill: bool = False) -> None:
