@@ -66,6 +66,9 @@ class StandInProcess:
     def ledger_ids(self) -> dict[str, int]:
         return get_json(f"{self.base_url}/_ledger/ids")
 
+    def ledger_times(self) -> dict[str, list[float]]:
+        return get_json(f"{self.base_url}/_ledger/times")
+
     def configure(self, **changes: object) -> dict:
         return post_json(f"{self.base_url}/_config", changes)
 
@@ -118,6 +121,8 @@ class BenchEnvironment:
                 "TIDINGS_DISPATCH_CHUNK_SIZE": str(self.chunk_size),
                 "TIDINGS_DISPATCH_PARALLEL_TASKS": str(self.parallel_tasks),
                 "LOG_LEVEL": "WARNING",
+                # Celery warns at length about running as root, which CI machines do.
+                "PYTHONWARNINGS": "ignore:You're running the worker with superuser privileges",
             }
         )
         import django
@@ -128,8 +133,20 @@ class BenchEnvironment:
         call_command("migrate", verbosity=0, interactive=False)
         return self
 
-    def start_meta(self, *, latency: float = 0.2, cap: int = 0, webhook_url: str | None = None):
-        port = int(self.meta_base_url.rsplit(":", 1)[1])
+    def start_meta(
+        self,
+        *,
+        latency: float = 0.2,
+        cap: int = 0,
+        webhook_url: str | None = None,
+        separate: bool = False,
+    ) -> StandInProcess:
+        """Meta's stand-in at `meta_base_url` (the one Tidings sends to), or on a port of its own
+        with `separate` (for the naive sender, which must not share its ledger)."""
+        base_url = (
+            f"http://127.0.0.1:{port_for.select_random()}" if separate else self.meta_base_url
+        )
+        port = int(base_url.rsplit(":", 1)[1])
         command = [
             PYTHON, "-m", "bench.meta_standin", "--port", str(port), "--latency", str(latency),
             "--cap", str(cap), "--access-token", ACCESS_TOKEN, "--app-secret", APP_SECRET,
@@ -138,9 +155,11 @@ class BenchEnvironment:
             command += ["--webhook-url", webhook_url]
         process = subprocess.Popen(command, cwd=ROOT)
         self.processes.append(process)
-        wait_for_http(f"{self.meta_base_url}/_ledger")
-        self.meta = StandInProcess(process, self.meta_base_url)
-        return self.meta
+        wait_for_http(f"{base_url}/_ledger")
+        stand_in = StandInProcess(process, base_url)
+        if not separate:
+            self.meta = stand_in
+        return stand_in
 
     def start_worker(
         self,
@@ -151,7 +170,7 @@ class BenchEnvironment:
     ) -> subprocess.Popen:
         process = subprocess.Popen(
             [
-                CELERY, "-A", "config", "worker", "--pool", "threads",
+                CELERY, "--quiet", "-A", "config", "worker", "--pool", "threads",
                 "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
                 "--queues", queues,
                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
@@ -165,7 +184,17 @@ class BenchEnvironment:
     def start_beat(self) -> subprocess.Popen:
         schedule = Path(tempfile.mkdtemp(prefix="tidings-beat-")) / "schedule"
         process = subprocess.Popen(
-            [CELERY, "-A", "config", "beat", "--loglevel", "WARNING", "--schedule", str(schedule)],
+            [
+                CELERY,
+                "--quiet",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(schedule),
+            ],
             cwd=ROOT,
         )
         self.processes.append(process)
@@ -184,6 +213,18 @@ class BenchEnvironment:
         self.processes.append(process)
         wait_for_http(f"{self.web_url}/healthz")
         return process
+
+    def restart_postgres(self) -> None:
+        self._server("Postgres").restart()
+
+    def restart_redis(self) -> None:
+        self._server("Redis").restart()
+
+    def _server(self, kind: str):
+        for server in self._servers:
+            if type(server).__name__.startswith(kind):
+                return server
+        raise RuntimeError(f"{kind} was given by URL, so this run cannot restart it")
 
     def stop(self, process: subprocess.Popen, *, kill: bool = False) -> None:
         with contextlib.suppress(ProcessLookupError):
