@@ -27,6 +27,7 @@ class CampaignRun:
     standin_unique: int
     standin_duplicates: int
     max_in_any_second: int
+    standin_mean_rate: float
     worker_cpu_seconds: float
     worker_peak_rss_mb: float
 
@@ -47,7 +48,7 @@ def seed_audience(count: int) -> None:
         contacts = Contact.objects.bulk_create(
             [
                 Contact(
-                    phone=f"+4474{index:08d}",
+                    phone=f"+4477{index:08d}",
                     name=f"Bench {index}",
                     external_id=f"B-{index}",
                     language="en_US",
@@ -199,15 +200,16 @@ def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 
         standin_unique=ledger["accepted_unique"],
         standin_duplicates=ledger["duplicates"],
         max_in_any_second=ledger["max_in_sliding_second"],
+        standin_mean_rate=ledger["mean_rate"],
         worker_cpu_seconds=cpu_after - cpu_before,
         worker_peak_rss_mb=peak_rss / 1024 / 1024,
     )
 
 
-def naive_sequential(env, *, messages: int) -> float:
+def naive_sequential(base_url: str, *, messages: int) -> float:
     """What a simple script does: one request at a time. Returns messages per second."""
     session = requests.Session()
-    url = f"{env.meta_base_url}/v23.0/100000000000002/messages"
+    url = f"{base_url}/v23.0/100000000000002/messages"
     headers = {"Authorization": "Bearer bench-access-token"}
     started = time.perf_counter()
     for index in range(messages):
@@ -215,7 +217,7 @@ def naive_sequential(env, *, messages: int) -> float:
             url,
             json={
                 "messaging_product": "whatsapp",
-                "to": f"+4474{index:08d}",
+                "to": f"+4477{index:08d}",
                 "type": "template",
                 "template": {"name": "order_update", "language": {"code": "en_US"}},
                 "biz_opaque_callback_data": f"naive:{index}",

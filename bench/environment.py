@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import port_for
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CELERY = str(Path(sys.executable).with_name("celery"))
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 ACCESS_TOKEN = "bench-access-token"
 APP_SECRET = "bench-app-secret"
 
@@ -64,6 +66,9 @@ class StandInProcess:
     def ledger_ids(self) -> dict[str, int]:
         return get_json(f"{self.base_url}/_ledger/ids")
 
+    def ledger_times(self) -> dict[str, list[float]]:
+        return get_json(f"{self.base_url}/_ledger/times")
+
     def configure(self, **changes: object) -> dict:
         return post_json(f"{self.base_url}/_config", changes)
 
@@ -97,6 +102,7 @@ class BenchEnvironment:
             redis_url = redis.url
         meta_port = port_for.select_random()
         self.meta_base_url = f"http://127.0.0.1:{meta_port}"
+        self.web_url = f"http://127.0.0.1:{port_for.select_random()}"
         os.environ.update(
             {
                 "DJANGO_SETTINGS_MODULE": "config.settings.local",
@@ -115,6 +121,8 @@ class BenchEnvironment:
                 "TIDINGS_DISPATCH_CHUNK_SIZE": str(self.chunk_size),
                 "TIDINGS_DISPATCH_PARALLEL_TASKS": str(self.parallel_tasks),
                 "LOG_LEVEL": "WARNING",
+                # Celery warns at length about running as root, which CI machines do.
+                "PYTHONWARNINGS": "ignore:You're running the worker with superuser privileges",
             }
         )
         import django
@@ -125,8 +133,20 @@ class BenchEnvironment:
         call_command("migrate", verbosity=0, interactive=False)
         return self
 
-    def start_meta(self, *, latency: float = 0.2, cap: int = 0, webhook_url: str | None = None):
-        port = int(self.meta_base_url.rsplit(":", 1)[1])
+    def start_meta(
+        self,
+        *,
+        latency: float = 0.2,
+        cap: int = 0,
+        webhook_url: str | None = None,
+        separate: bool = False,
+    ) -> StandInProcess:
+        """Meta's stand-in at `meta_base_url` (the one Tidings sends to), or on a port of its own
+        with `separate` (for the naive sender, which must not share its ledger)."""
+        base_url = (
+            f"http://127.0.0.1:{port_for.select_random()}" if separate else self.meta_base_url
+        )
+        port = int(base_url.rsplit(":", 1)[1])
         command = [
             PYTHON, "-m", "bench.meta_standin", "--port", str(port), "--latency", str(latency),
             "--cap", str(cap), "--access-token", ACCESS_TOKEN, "--app-secret", APP_SECRET,
@@ -135,16 +155,24 @@ class BenchEnvironment:
             command += ["--webhook-url", webhook_url]
         process = subprocess.Popen(command, cwd=ROOT)
         self.processes.append(process)
-        wait_for_http(f"{self.meta_base_url}/_ledger")
-        self.meta = StandInProcess(process, self.meta_base_url)
-        return self.meta
+        wait_for_http(f"{base_url}/_ledger")
+        stand_in = StandInProcess(process, base_url)
+        if not separate:
+            self.meta = stand_in
+        return stand_in
 
-    def start_worker(self, *, concurrency: int = 4, name: str = "bench") -> subprocess.Popen:
+    def start_worker(
+        self,
+        *,
+        concurrency: int = 4,
+        name: str = "bench",
+        queues: str = "dispatch,webhooks,housekeeping,celery",
+    ) -> subprocess.Popen:
         process = subprocess.Popen(
             [
-                CELERY, "-A", "config", "worker", "--pool", "threads",
+                CELERY, "--quiet", "-A", "config", "worker", "--pool", "threads",
                 "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
-                "--queues", "dispatch,webhooks,housekeeping,celery",
+                "--queues", queues,
                 "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
                 "--without-heartbeat",
             ],
@@ -152,6 +180,51 @@ class BenchEnvironment:
         )  # fmt: skip
         self.processes.append(process)
         return process
+
+    def start_beat(self) -> subprocess.Popen:
+        schedule = Path(tempfile.mkdtemp(prefix="tidings-beat-")) / "schedule"
+        process = subprocess.Popen(
+            [
+                CELERY,
+                "--quiet",
+                "-A",
+                "config",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(schedule),
+            ],
+            cwd=ROOT,
+        )
+        self.processes.append(process)
+        return process
+
+    def start_web(self, *, workers: int = 4) -> subprocess.Popen:
+        """gunicorn on the production WSGI entry point, on the port `web_url` names."""
+        port = int(self.web_url.rsplit(":", 1)[1])
+        process = subprocess.Popen(
+            [
+                GUNICORN, "config.wsgi", "--workers", str(workers),
+                "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048",
+            ],
+            cwd=ROOT,
+        )  # fmt: skip
+        self.processes.append(process)
+        wait_for_http(f"{self.web_url}/healthz")
+        return process
+
+    def restart_postgres(self) -> None:
+        self._server("Postgres").restart()
+
+    def restart_redis(self) -> None:
+        self._server("Redis").restart()
+
+    def _server(self, kind: str):
+        for server in self._servers:
+            if type(server).__name__.startswith(kind):
+                return server
+        raise RuntimeError(f"{kind} was given by URL, so this run cannot restart it")
 
     def stop(self, process: subprocess.Popen, *, kill: bool = False) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -8,7 +8,8 @@ and keeps its own ledger of every accepted send keyed by our message id
 database. It can post signed status webhooks (sent, delivered, read) back to Tidings.
 
 Run: `python -m bench.meta_standin --port 8789 --latency 0.2` and read `GET /_ledger` (counts)
-or `GET /_ledger/ids` (every accepted id with its count). `POST /_config` changes the error mix
+or `GET /_ledger/ids` (every accepted id with its count) or `GET /_ledger/times` (when each was
+accepted, Unix seconds). `POST /_config` changes the error mix
 while running; `POST /_reset` clears the ledger.
 """
 
@@ -46,6 +47,9 @@ class Faults:
 @dataclass
 class Ledger:
     accepted: collections.Counter = field(default_factory=collections.Counter)
+    # Wall-clock time (Unix seconds) each id was accepted, every time: fault runs compare these
+    # with when an opt-out was committed.
+    accepted_at: dict[str, list[float]] = field(default_factory=dict)
     requests: int = 0
     rejected: collections.Counter = field(default_factory=collections.Counter)
     arrivals: list[float] = field(default_factory=list)
@@ -104,6 +108,7 @@ class StandIn:
     async def messages(self, request: web.Request) -> web.StreamResponse:
         self.ledger.requests += 1
         arrived = time.monotonic()
+        arrived_wall = time.time()
         if request.headers.get("Authorization") != f"Bearer {self.access_token}" or (
             self.faults.expired_token
         ):
@@ -134,6 +139,7 @@ class StandIn:
         # From here on the message counts as sent, whatever happens to the answer: that is what
         # makes timeouts and dropped connections ambiguous for the sender.
         self.ledger.accepted[callback] += 1
+        self.ledger.accepted_at.setdefault(callback, []).append(arrived_wall)
         self.ledger.arrivals.append(arrived)
         if self.webhook_url:
             self.webhooks.put_nowait({"wamid": wamid, "callback": callback, "to": body["to"]})
@@ -183,6 +189,9 @@ class StandIn:
 
     async def ledger_ids(self, request: web.Request) -> web.Response:
         return web.json_response(dict(self.ledger.accepted))
+
+    async def ledger_times(self, request: web.Request) -> web.Response:
+        return web.json_response(self.ledger.accepted_at)
 
     async def configure(self, request: web.Request) -> web.Response:
         changes = await request.json()
@@ -267,6 +276,7 @@ def build_app(stand_in: StandIn) -> web.Application:
     app.router.add_post("/{node}/messages", stand_in.messages)
     app.router.add_get("/_ledger", stand_in.ledger_view)
     app.router.add_get("/_ledger/ids", stand_in.ledger_ids)
+    app.router.add_get("/_ledger/times", stand_in.ledger_times)
     app.router.add_post("/_config", stand_in.configure)
     app.router.add_post("/_reset", stand_in.reset)
 

@@ -72,24 +72,23 @@ class PostgresServer:
             "UTF8",
             "--locale=C",
         )
+        server._start()
+        return server
+
+    def _start(self) -> None:
         options = (
-            f"-p {server.port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        server._run(
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(datadir),
-            "-o",
-            options,
-            "-l",
-            str(datadir / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
-        return server
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
+            "-l", str(self.datadir / "server.log"), "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def restart(self) -> None:
+        """Stop the server as a crash would (immediate mode) and start it again, data kept."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop")
+        self._start()
 
     def stop(self) -> None:
         try:
@@ -145,6 +144,11 @@ class RedisServer:
         )
         executor.start()
         return cls(executor=executor, port=port, datadir=datadir)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port; without persistence, everything is gone."""
+        self.executor.stop()
+        self.executor.start()
 
     def stop(self) -> None:
         try:

@@ -105,7 +105,7 @@ def test_when_the_body_cannot_be_stored_meta_is_told_to_retry_with_503(client, m
     def broken(*, body: bytes) -> int:
         raise OperationalError("the database is down")
 
-    monkeypatch.setattr("webhooks.views.webhook_delivery_store", broken)
+    monkeypatch.setattr("webhooks.acknowledgement.webhook_delivery_store", broken)
 
     response = post(client, status_body())
 
