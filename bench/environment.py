@@ -105,7 +105,7 @@ class BenchEnvironment:
         self.web_url = f"http://127.0.0.1:{port_for.select_random()}"
         os.environ.update(
             {
-                "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                "DJANGO_SETTINGS_MODULE": "config.settings.production",
                 "DEBUG": "false",
                 "SECRET_KEY": "bench-not-secret",
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
