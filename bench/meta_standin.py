@@ -36,7 +36,8 @@ class Faults:
     """Shares of requests answered with a fault instead of success (0.0 to 1.0 each)."""
 
     rate_limit: float = 0.0  # 130429
-    server_error: float = 0.0  # HTTP 500, no JSON
+    server_error: float = 0.0  # HTTP 500 with Meta's error 131000 ("Something went wrong")
+    gateway_error: float = 0.0  # HTTP 502 from a proxy, no JSON: nothing says what happened
     undeliverable: float = 0.0  # 131026
     timeout: float = 0.0  # accepted, but answered after `timeout_seconds`
     drop: float = 0.0  # connection closed without an answer (after acceptance)
@@ -128,9 +129,12 @@ class StandIn:
             return self.error(400, 130429, "(#130429) Rate limit hit")
         roll -= faults.rate_limit
         if roll < faults.server_error:
-            self.ledger.rejected["500"] += 1
-            return web.Response(status=500, text="Internal Server Error")
+            return self.error(500, 131000, "(#131000) Something went wrong")
         roll -= faults.server_error
+        if roll < faults.gateway_error:
+            self.ledger.rejected["502"] += 1
+            return web.Response(status=502, text="Bad Gateway")
+        roll -= faults.gateway_error
         if roll < faults.undeliverable:
             return self.error(400, 131026, "(#131026) Message undeliverable")
         roll -= faults.undeliverable

@@ -325,6 +325,51 @@ def _admit_within_budget(
     return admitted, len(over)
 
 
+def messages_hand_over(
+    jobs: Sequence[SendJob],
+    *,
+    token: uuid.UUID | None,
+    contact_of: dict[int, int],
+    category: str | None,
+) -> tuple[list[SendJob], list[int]]:
+    """The last step before requests leave: consent once more, then mark them handed over.
+
+    Returns the jobs that may leave now and the message ids whose consent was withdrawn. The
+    contacts are share-locked while consent is read and the messages marked: an opt-out (which
+    locks its contact for update) either committed before, and is seen, or waits until these sends
+    are handed over, so no send is decided after an opt-out committed. Only messages still under
+    `token` are handed over; `handed_over_at` tells the reconciler which sends may have left.
+    A `category` of None skips the consent check (a test send to a staff number).
+    """
+    if not jobs:
+        return [], []
+    now = timezone.now()
+    contact_ids = sorted({contact_of[job.message_id] for job in jobs})
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id FROM {Contact._meta.db_table} "  # noqa: S608 - the model's table
+                    "WHERE id = ANY(%s) ORDER BY id FOR SHARE",
+                    [contact_ids],
+                )
+        consent = (
+            set(contact_ids)
+            if category is None
+            else contacts_consent_for_category(contact_ids=contact_ids, category=category)
+        )
+        withdrawn = [job.message_id for job in jobs if contact_of[job.message_id] not in consent]
+        allowed = [job.message_id for job in jobs if contact_of[job.message_id] in consent]
+        owned = set(
+            Message.objects.select_for_update(of=("self",))
+            .filter(id__in=allowed, claim_token=token, status=MessageStatus.SENDING)
+            .values_list("id", flat=True)
+        )
+        if owned:
+            Message.objects.filter(id__in=owned).update(handed_over_at=now)
+    return [job for job in jobs if job.message_id in owned], withdrawn
+
+
 def release_unsent(claim: Claim, *, keep: Iterable[int] = ()) -> int:
     """Back to the queue, attempt not counted: what the claim holds that never left."""
     keep = set(keep)
@@ -594,7 +639,7 @@ class ChunkDispatcher:
                 horizon_seconds=horizon,
             ),
             keep_going=self.keep_going,
-            admit=self.admit,
+            hand_over=self.hand_over,
         )
         self.submitted = paced.submitted
         self.record(jobs, paced.outcomes, params, {m.id: m for m, _, _ in prepared})
@@ -620,20 +665,17 @@ class ChunkDispatcher:
                 return None
         return self.claim.deadline
 
-    def admit(self, batch: list[SendJob]) -> list[SendJob]:
-        """Consent again, just before this batch leaves: an opt-out committed since the chunk
-        started stops the send."""
-        consent = contacts_consent_for_category(
-            contact_ids=[self._contact_of[job.message_id] for job in batch],
+    def hand_over(self, batch: list[SendJob]) -> list[SendJob]:
+        """Just before this batch leaves: an opt-out committed since the chunk started stops
+        the send (see `messages_hand_over`)."""
+        leaving, withdrawn = messages_hand_over(
+            batch,
+            token=self.claim.token,
+            contact_of=self._contact_of,
             category=self.campaign.template.category,
         )
-        withdrawn = [
-            job.message_id for job in batch if self._contact_of[job.message_id] not in consent
-        ]
-        if not withdrawn:
-            return batch
         self._skip(withdrawn, SkipReason.OPTED_OUT)
-        return [job for job in batch if job.message_id not in set(withdrawn)]
+        return leaving
 
     def record(
         self,
@@ -721,7 +763,8 @@ def record_outcomes(
     """Write what Meta answered, grouped by outcome; returns the account-level error, if any.
 
     Accepted → sent with its wamid; retryable → queued again after a jittered backoff;
-    ambiguous (may have reached Meta) → unknown, or, when resending is allowed, queued again
+    ambiguous (may have reached Meta) → unknown, or, when resending is allowed (or Meta itself
+    answered with a retryable error), queued again
     once Meta had time to prove by webhook that it arrived; 131049 → queued once for a day later;
     permanent → failed with Meta's code; account-level and never-sent → queued again with the
     attempt not counted (skipped instead when the campaign was cancelled meanwhile). Only
@@ -748,7 +791,13 @@ def record_outcomes(
             stop_error = stop_error or outcome
             not_sent.append(job.message_id)
         elif outcome.ambiguous:
-            delay = retry_delay_for(outcome, message.attempts) if resend_unknown else None
+            # A 5xx carrying Meta's own error (131000 "Something went wrong", 2 "Service
+            # temporarily unavailable") is Meta telling us the request failed: its table says
+            # retry, and the proof window still guards the retry. A timeout, a dropped connection
+            # or a 5xx that is not Meta's answer says nothing: only the resend policy retries it.
+            answered_by_meta = outcome.code is not None and outcome.retryable
+            may_resend = resend_unknown or answered_by_meta
+            delay = retry_delay_for(outcome, message.attempts) if may_resend else None
             if delay is None:
                 unknown.append(job.message_id)
             else:

@@ -1,7 +1,9 @@
 """Crash reconciliation: decide every message a dead worker left in `sending`.
 
 A lease that expired means the worker that claimed the message died (or hung) somewhere between
-the claim and recording the outcome. A live worker renews its lease while it sends and never lets
+the claim and recording the outcome. A message it never handed to the provider (no
+`handed_over_at` since the claim) cannot have left and simply goes back to the queue. A live
+worker renews its lease while it sends and never lets
 a request leave after the lease ends, so the reconciler waits a grace period past the end (long
 enough for the last request to be answered or time out) before it decides anything.
 
@@ -55,14 +57,28 @@ def reconcile_expired_leases() -> dict[str, int]:
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=MessageStatus.SENDING, lease_expires_at__lt=cutoff)
             .annotate(proven=proof_of_sending())
-            .values("id", "proven", "wamid", "campaign_id", "sending_at", "attempts")[
-                :RECONCILE_BATCH
-            ]
+            .values(
+                "id",
+                "proven",
+                "wamid",
+                "campaign_id",
+                "sending_at",
+                "handed_over_at",
+                "attempts",
+            )[:RECONCILE_BATCH]
         )
         if not expired:
             return counts
         proven = [row["id"] for row in expired if row["proven"] or row["wamid"]]
-        unproven = [row for row in expired if row["id"] not in set(proven)]
+        # Claimed but never handed to the provider under this claim: it cannot have left.
+        never_left = [
+            row["id"]
+            for row in expired
+            if row["id"] not in set(proven) and not _handed_over_under_claim(row)
+        ]
+        unproven = [
+            row for row in expired if row["id"] not in set(proven) and row["id"] not in never_left
+        ]
         resend_campaigns = set(
             Campaign.objects.filter(
                 id__in={row["campaign_id"] for row in unproven if row["campaign_id"]},
@@ -97,6 +113,13 @@ def reconcile_expired_leases() -> dict[str, int]:
             claim_token=None,
             updated_at=now,
         )
+        counts["requeued"] += base.filter(id__in=never_left).update(
+            status=MessageStatus.QUEUED,
+            lease_expires_at=None,
+            claim_token=None,
+            attempts=F("attempts") - 1,
+            updated_at=now,
+        )
         counts["unknown"] = base.filter(id__in=unknown).update(
             status=MessageStatus.UNKNOWN,
             reason="lease_expired_no_proof",
@@ -114,6 +137,13 @@ def reconcile_expired_leases() -> dict[str, int]:
                 updated_at=now,
             )
     return counts
+
+
+def _handed_over_under_claim(row: dict) -> bool:
+    handed_over_at, claimed_at = row["handed_over_at"], row["sending_at"]
+    if handed_over_at is None:
+        return False
+    return claimed_at is None or handed_over_at >= claimed_at
 
 
 def stuck_message_count() -> int:

@@ -9,7 +9,10 @@ before every reservation and while the last requests are in flight; it renews th
 polls the campaign's status and answers with the instant after which nothing may leave (the
 lease's end), or None to stop. That instant is enforced at the moment each request would leave,
 not only when it is scheduled, so a request waiting for a connection cannot slip past its lease.
-`admit` re-checks each reserved batch (consent can be withdrawn mid-chunk). An account-level
+`hand_over` is the last word on each reserved batch, just before it is submitted: it re-checks
+consent (withdrawn mid-chunk stops the send) and records the hand-over, from which on a send may
+have reached Meta; slots run at most `RESERVATION_HORIZON_SECONDS` ahead, so a batch leaves within
+that time of its hand-over. An account-level
 error, a stop or an exception raised while scheduling closes the gate: whatever has not left yet
 comes back without an outcome, to be queued again as it was, and whatever did leave is waited for
 so its outcome can be recorded.
@@ -32,7 +35,7 @@ from .throttle import Reservation
 logger = logging.getLogger(__name__)
 
 MAX_IDLE_WAIT_SECONDS = 1.0
-RESERVATION_HORIZON_SECONDS = 1.0
+RESERVATION_HORIZON_SECONDS = 0.25
 # While the last requests are in flight, how often the caller is asked whether to go on.
 COLLECT_POLL_SECONDS = 0.25
 
@@ -82,8 +85,8 @@ def send_paced(
     phone_number_id: str,
     jobs: Sequence[SendJob],
     reserve: Callable[[int, float], Reservation],
+    hand_over: Callable[[list[SendJob]], list[SendJob]],
     keep_going: Callable[[], float | None] | None = None,
-    admit: Callable[[list[SendJob]], list[SendJob]] | None = None,
 ) -> PacedResult:
     """Send `jobs`, each at its own slot, while `keep_going` allows; see the module docstring.
 
@@ -117,13 +120,15 @@ def send_paced(
                 gate.wait(min(max(reservation.retry_after, 0.005), MAX_IDLE_WAIT_SECONDS))
                 continue
             batch, pending = pending[: reservation.count], pending[reservation.count :]
-            if admit is not None:
-                batch = admit(batch)
             scheduled = [(job, reservation.slot(index)) for index, job in enumerate(batch)]
             # A slot past the lease may not be used: those jobs wait for the next reservation.
             late = [job for job, slot in scheduled if slot >= deadline]
             scheduled = [(job, slot) for job, slot in scheduled if slot < deadline]
             pending = late + pending
+            if not scheduled:
+                continue
+            leaving = {job.message_id for job in hand_over([job for job, _ in scheduled])}
+            scheduled = [(job, slot) for job, slot in scheduled if job.message_id in leaving]
             if not scheduled:
                 continue
             submitted = provider.submit_templates(

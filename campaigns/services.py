@@ -831,7 +831,7 @@ def _send_test_message(
     from whatsapp.base import SendAccepted
 
     from . import throttle
-    from .dispatch import callback_data_for, record_marketing_opt_outs
+    from .dispatch import callback_data_for, messages_hand_over, record_marketing_opt_outs
     from .sending import SendJob, send_paced
 
     now = timezone.now()
@@ -863,6 +863,10 @@ def _send_test_message(
             wanted=wanted,
             horizon_seconds=horizon,
         ),
+        # Consent (or the launch permission, for a staff number) was checked moments ago.
+        hand_over=lambda batch: messages_hand_over(
+            batch, token=None, contact_of={message.pk: message.contact_id}, category=None
+        )[0],
     ).outcomes.get(message.pk)
     now = timezone.now()
     if isinstance(outcome, SendAccepted):

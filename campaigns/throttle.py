@@ -104,7 +104,8 @@ def reserve(
     """Reserve up to `wanted` send slots for `sender_key` (a phone-number id)."""
     rate = _safety_rate(rate_per_second)
     interval_us = max(int(MICROSECONDS / rate), 1)
-    horizon_us = int(horizon_seconds * MICROSECONDS)
+    # Below one slot per horizon nothing could ever be granted: look at least one slot ahead.
+    horizon_us = max(int(horizon_seconds * MICROSECONDS), interval_us)
     # Waiting until a small batch of slots is free, instead of taking each slot as it frees up,
     # keeps the number of Lua calls per second independent of the rate and of the worker count.
     minimum = max(1, int(rate * MINIMUM_GRANT_SECONDS))

@@ -38,6 +38,7 @@ from .dispatch import (
     Claim,
     callback_data_for,
     claimed_messages_update,
+    messages_hand_over,
     proven_messages_settle,
     record_outcomes,
     release_unsent,
@@ -268,6 +269,7 @@ def _send_claimed(message_id: int, claim: Claim, handed_over: set[int]) -> str:
             horizon_seconds=horizon,
         ),
         keep_going=lambda: claim.deadline if claim.renew_if_due() else None,
+        hand_over=lambda batch: _hand_over(batch, message, token),
     )
     # Once handed to the provider, an error must leave it to the reconciler, never requeue it.
     handed_over |= paced.submitted
@@ -287,6 +289,20 @@ def _send_claimed(message_id: int, claim: Claim, handed_over: set[int]) -> str:
     if account_error is not None:
         _settle_account_error(message, account_error)
     return Message.objects.values_list("status", flat=True).get(pk=message_id)
+
+
+def _hand_over(batch: list[SendJob], message: Message, token: uuid.UUID) -> list[SendJob]:
+    leaving, withdrawn = messages_hand_over(
+        batch,
+        token=token,
+        contact_of={message.pk: message.contact_id},
+        category=message.category,
+    )
+    if withdrawn:
+        claimed_messages_update(
+            withdrawn, token, status=MessageStatus.SKIPPED, reason=SkipReason.OPTED_OUT
+        )
+    return leaving
 
 
 def _settle_account_error(message: Message, error: ProviderError) -> None:

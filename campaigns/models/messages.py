@@ -148,6 +148,14 @@ class Message(TimeStampedModel):
 
     queued_at = models.DateTimeField(null=True, blank=True)
     sending_at = models.DateTimeField(null=True, blank=True)
+    handed_over_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the send was handed to the provider, after the last consent check: from then "
+            "on it may have reached Meta."
+        ),
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)

@@ -196,6 +196,26 @@ def test_a_5xx_is_ambiguous_so_a_marketing_style_campaign_marks_it_unknown(meta,
     assert meta.send_count == 1
 
 
+def test_a_5xx_with_metas_retryable_error_is_retried_after_the_proof_window_even_at_most_once(
+    meta, running_campaign, settings
+):
+    settings.TIDINGS_UNCONFIRMED_PROOF_WINDOW_SECONDS = 60
+    campaign = running_campaign(1)  # at most once
+    meta.fail_next(131000, http_status=500, endpoint="messages")
+
+    dispatch_chunk(campaign_id=campaign.pk)
+    again_at_once = dispatch_chunk(campaign_id=campaign.pk)
+
+    message = only_message(campaign)
+    assert (message.status, message.reason) == (MessageStatus.QUEUED, "unconfirmed_resend")
+    assert message.not_before >= message.sending_at + dt.timedelta(seconds=60)
+    assert again_at_once.claimed == 0
+    Message.objects.filter(pk=message.pk).update(not_before=timezone.now())
+    dispatch_chunk(campaign_id=campaign.pk)
+    assert only_message(campaign).status == MessageStatus.SENT
+    assert meta.send_count == 2
+
+
 def test_a_5xx_is_resent_only_after_the_proof_window_when_the_campaign_allows_resending(
     meta, running_campaign, settings
 ):
@@ -308,10 +328,13 @@ def test_a_read_timeout_leaves_the_outcome_unknown_rather_than_resending(meta, r
 
 
 def crash_after_claim(campaign: Campaign) -> list[int]:
-    """A worker claimed messages a day ago and died before recording anything."""
+    """A worker claimed messages a day ago, handed them to Meta and died before recording
+    anything."""
     claim = claim_due_messages(campaign_id=campaign.pk, limit=10, lease_seconds=60)
     long_ago = timezone.now() - dt.timedelta(days=1)
-    Message.objects.filter(id__in=claim.ids).update(sending_at=long_ago, lease_expires_at=long_ago)
+    Message.objects.filter(id__in=claim.ids).update(
+        sending_at=long_ago, handed_over_at=long_ago, lease_expires_at=long_ago
+    )
     return claim.ids
 
 

@@ -125,7 +125,9 @@ def test_a_worker_crash_under_the_resend_policy_waits_the_window_from_the_attemp
     claim = claim_due_messages(campaign_id=campaign.pk, limit=1, lease_seconds=60)
     started = timezone.now() - dt.timedelta(seconds=30)
     Message.objects.filter(id__in=claim.ids).update(
-        sending_at=started, lease_expires_at=started - dt.timedelta(hours=1)
+        sending_at=started,
+        handed_over_at=started,
+        lease_expires_at=started - dt.timedelta(hours=1),
     )
 
     counts = reconcile_expired_leases()
@@ -158,7 +160,9 @@ def crashed_long_ago(message: Message) -> None:
     """A worker claimed the API message an hour ago and died before recording anything."""
     assert claim_api_message(message.pk, 60) is not None
     long_ago = timezone.now() - dt.timedelta(hours=1)
-    Message.objects.filter(pk=message.pk).update(sending_at=long_ago, lease_expires_at=long_ago)
+    Message.objects.filter(pk=message.pk).update(
+        sending_at=long_ago, handed_over_at=long_ago, lease_expires_at=long_ago
+    )
 
 
 def test_an_api_message_left_unknown_by_a_crash_is_resent_by_default(meta):
