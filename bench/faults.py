@@ -114,6 +114,8 @@ def check_ledger(verdict: Verdict, env: BenchEnvironment, campaign_id: int) -> N
     lost = [
         message_id for message_id in ours if rows[message_id] in {"queued", "deferred", "skipped"}
     ]
+    # Meta's webhooks carried our id for every send it accepted: that proof must have been used.
+    unproven = [message_id for message_id in ours if rows[message_id] == "unknown"]
     stuck = sum(1 for status in rows.values() if status not in FINAL_STATUSES)
     verdict.counts.update(
         messages=len(rows),
@@ -125,6 +127,9 @@ def check_ledger(verdict: Verdict, env: BenchEnvironment, campaign_id: int) -> N
     verdict.require(duplicates == 0, f"{duplicates} messages sent twice")
     verdict.require(stuck == 0, f"{stuck} messages not in a final state")
     verdict.require(not lost, f"{len(lost)} accepted by Meta but recorded as unsent")
+    verdict.require(
+        not unproven, f"{len(unproven)} accepted by Meta still unknown after its webhooks"
+    )
     verdict.require(reasons_missing == 0, f"{reasons_missing} failed/skipped/unknown lack a reason")
 
 
@@ -148,6 +153,10 @@ def accepted_count(env: BenchEnvironment) -> int:
 
 
 def finish(env: BenchEnvironment, campaign_id: int, *, timeout: float) -> None:
+    """Until the campaign has settled and Meta's stand-in has reported, and Tidings applied,
+    every status of every send it accepted (three each: sent, delivered, read)."""
+    from webhooks.models import WebhookDelivery
+
     wait_until(
         lambda: (
             campaign_status(campaign_id) in {"completed", "stopped", "cancelled"}
@@ -155,6 +164,17 @@ def finish(env: BenchEnvironment, campaign_id: int, *, timeout: float) -> None:
         ),
         timeout=timeout,
         what=f"campaign {campaign_id} settled",
+    )
+
+    def reported() -> bool:
+        ledger = env.meta.ledger()
+        return ledger["statuses_posted"] >= 3 * ledger["accepted_total"]
+
+    wait_until(reported, timeout=120, what="Meta's status webhooks posted")
+    wait_until(
+        lambda: not WebhookDelivery.objects.filter(status__in=["pending", "processing"]).exists(),
+        timeout=120,
+        what="status webhooks applied",
     )
 
 
@@ -697,6 +717,8 @@ def main(argv: list[str] | None = None) -> None:
             "TIDINGS_DISPATCH_LEASE_SECONDS": str(LEASE_SECONDS),
             "WHATSAPP_HTTP_READ_TIMEOUT": str(READ_TIMEOUT_SECONDS),
             "TIDINGS_WEBHOOK_UNMATCHED_RETRY_SECONDS": "120",
+            # The stand-in reports within a second; the proof window is shortened to match.
+            "TIDINGS_UNCONFIRMED_PROOF_WINDOW_SECONDS": "5",
         }
     )
     started = time.monotonic()

@@ -29,6 +29,7 @@ from . import (
     admin_data_sources,  # noqa: F401 - registers the DataSource admin
     services,
 )
+from .admin_conversions import results_panel
 from .dry_run import campaign_dry_run
 from .errors import CampaignError
 from .models import Campaign, CampaignStatus, LawfulBasis, Message, MessageStatusEvent
@@ -132,6 +133,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "finished_at",
         "created_by",
         "progress_panel",
+        "results_panel",
         "required_consent_scope",
     ]
     actions = [
@@ -146,6 +148,7 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["name", "status", "status_reason", "progress_panel"]}),
+        ("Results", {"fields": ["results_panel"]}),
         (
             "Message",
             {
@@ -275,6 +278,10 @@ class CampaignAdmin(admin.ModelAdmin):
             funnel,
             rows,
         )
+
+    @admin.display(description="results")
+    def results_panel(self, campaign: Campaign) -> str:
+        return results_panel(campaign)
 
     # --- Actions ---------------------------------------------------------------------------
 

@@ -9,12 +9,19 @@ start-up stops with one clear line (see config/startup.py).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import math
+import re
 from collections.abc import Collection
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 import environ
+from babel.core import get_global
+from babel.numbers import get_territory_currencies
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -22,6 +29,8 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 _ABSENT = object()
 # The URL schemes django-environ maps to the two database engines Tidings supports.
 DATABASE_SCHEMES = frozenset({"postgres", "postgresql", "pgsql", "sqlite"})
+_CURRENCY_CODE = re.compile(r"^[A-Za-z]{3}$")
+_RATES_EXAMPLE = '{"currency": "USD", "marketing": 0.025, "utility": 0.004}'
 
 
 class StrictEnv(environ.Env):
@@ -119,6 +128,42 @@ class StrictEnv(environ.Env):
         check_url(var, raw, schemes)
         return raw
 
+    def message_rates(self, var: str, default: Any = environ.Env.NOTSET) -> dict[str, Any]:
+        """A rate table: a JSON object with an ISO 4217 `currency` and, for each pricing category,
+        a price of at least 0 (``{"currency": "USD", "marketing": 0.025}``). Prices are read
+        as exact decimals, never through binary floats."""
+        raw = self._raw(var, default)
+        if raw is _ABSENT:
+            return default
+        if not raw:
+            raise ImproperlyConfigured(f"{var} is set but empty")
+
+        def refuse_constant(name: str) -> None:
+            raise ImproperlyConfigured(f"{var} must hold plain numbers, not {name}")
+
+        try:
+            table = json.loads(
+                raw, parse_float=Decimal, parse_int=Decimal, parse_constant=refuse_constant
+            )
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{var} must be a JSON object: {error}") from None
+        if not isinstance(table, dict):
+            raise ImproperlyConfigured(f"{var} must be a JSON object such as {_RATES_EXAMPLE}")
+        currency = table.pop("currency", None)
+        if not isinstance(currency, str) or not is_iso_currency(currency):
+            raise ImproperlyConfigured(
+                f'{var} needs a "currency": a three-letter ISO 4217 code such as "USD"'
+            )
+        rates: dict[str, Any] = {"currency": currency.upper()}
+        for category, price in table.items():
+            if not isinstance(price, Decimal) or not price.is_finite() or price < 0:
+                raise ImproperlyConfigured(
+                    f"{var}: the rate of {category!r} must be a number of at least 0, "
+                    f"not {price if isinstance(price, Decimal) else json.dumps(price)}"
+                )
+            rates[category.strip().lower().replace("-", "_")] = price
+        return rates
+
     def database(self, var: str, default: str) -> dict[str, Any]:
         """Django's DATABASES entry for a postgres:// or sqlite:/// URL that names a database.
 
@@ -141,6 +186,23 @@ class StrictEnv(environ.Env):
                 f"{var} must name a database (the path after the host, or the SQLite file)"
             )
         return config
+
+
+def is_iso_currency(code: str) -> bool:
+    """True for a three-letter ISO 4217 code in current use somewhere (``EUR``, ``usd``)."""
+    return bool(_CURRENCY_CODE.match(code)) and code.upper() in _current_currencies()
+
+
+@lru_cache(maxsize=1)
+def _current_currencies() -> frozenset[str]:
+    # CLDR's list includes withdrawn codes (ADP, DEM) and the test code XTS; what some territory
+    # uses as tender today is what an order can be paid in.
+    today = dt.date.today()  # noqa: DTZ011 - a calendar date is all CLDR's ranges need
+    return frozenset(
+        code
+        for territory in get_global("territory_currencies")
+        for code in get_territory_currencies(territory, today, tender=True)
+    )
 
 
 def check_url(var: str, value: str, schemes: Collection[str]) -> None:

@@ -8,6 +8,7 @@ from contacts.models import Contact, Segment
 from templates_app.models import MessageTemplate, SenderNumber
 
 from ..models import Campaign, Message
+from ..results import message_cost, message_rates, money
 from ..services import AUTHORING_FIELDS, campaign_required_consent_scope
 
 
@@ -73,6 +74,30 @@ class ProgressSerializer(serializers.Serializer):
     failed_by_code = serializers.DictField(child=serializers.IntegerField())
 
 
+class CampaignResultsSerializer(serializers.Serializer):
+    conversions = serializers.IntegerField(help_text="Conversions attributed to the campaign.")
+    converted_contacts = serializers.IntegerField()
+    revenue = serializers.DictField(
+        child=serializers.CharField(), help_text="Their value per ISO 4217 currency."
+    )
+    messages_sent = serializers.IntegerField(help_text="Messages sent, delivered or read.")
+    conversion_rate = serializers.FloatField(
+        allow_null=True, help_text="Converted contacts per message sent."
+    )
+    cost = serializers.CharField(help_text="What Meta charged for the campaign's messages.")
+    cost_currency = serializers.CharField()
+    cost_per_conversion = serializers.CharField(allow_null=True)
+    charged_messages = serializers.IntegerField()
+    unpriced_messages = serializers.IntegerField(
+        help_text="Charged messages whose pricing category has no rate in the rate table."
+    )
+    attribution_window_hours = serializers.IntegerField()
+
+
+class CampaignStatsSerializer(ProgressSerializer):
+    results = CampaignResultsSerializer()
+
+
 class DryRunInputSerializer(serializers.Serializer):
     sample_size = serializers.IntegerField(min_value=0, max_value=100, default=10)
 
@@ -126,6 +151,12 @@ class TestSendInputSerializer(serializers.Serializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    cost = serializers.SerializerMethodField(
+        help_text="What Meta charges for it, from its pricing category and the rate table: 0 "
+        "until delivered and when free; null when the category has no rate."
+    )
+    cost_currency = serializers.SerializerMethodField()
+
     class Meta:
         model = Message
         fields = (
@@ -157,10 +188,19 @@ class MessageSerializer(serializers.ModelSerializer):
             "pricing_type",
             "billable",
             "conversation_id",
+            "cost",
+            "cost_currency",
             "created_at",
             "updated_at",
         )
         read_only_fields = fields
+
+    def get_cost(self, message: Message) -> str | None:
+        cost = message_cost(message)
+        return None if cost is None else money(cost, self.get_cost_currency(message))
+
+    def get_cost_currency(self, message: Message) -> str:
+        return message_rates()["currency"]
 
 
 class MessageCreateSerializer(serializers.Serializer):

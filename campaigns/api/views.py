@@ -23,6 +23,7 @@ from .. import services
 from ..dry_run import campaign_dry_run
 from ..errors import CampaignError
 from ..models import Campaign, Message
+from ..results import campaign_results
 from ..selectors import campaign_progress
 from ..transactional import (
     IdempotencyConflict,
@@ -34,11 +35,11 @@ from ..transactional import (
 from .serializers import (
     CampaignInputSerializer,
     CampaignSerializer,
+    CampaignStatsSerializer,
     DryRunInputSerializer,
     DryRunSerializer,
     MessageCreateSerializer,
     MessageSerializer,
-    ProgressSerializer,
     TestSendInputSerializer,
 )
 
@@ -189,11 +190,15 @@ class CampaignViewSet(
             raise as_validation_error(error) from error
         return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=ProgressSerializer)
+    @extend_schema(responses=CampaignStatsSerializer)
     @action(detail=True, methods=["get"])
     def stats(self, request: Request, pk: str | None = None) -> Response:
         campaign = self.get_object()
-        return Response(ProgressSerializer(campaign_progress(campaign).as_dict()).data)
+        stats = {
+            **campaign_progress(campaign).as_dict(),
+            "results": campaign_results(campaign.pk).as_dict(),
+        }
+        return Response(CampaignStatsSerializer(stats).data)
 
 
 class MessageFilter(django_filters.FilterSet):

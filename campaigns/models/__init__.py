@@ -1,6 +1,7 @@
-"""Models of the campaigns app: campaigns, personalisation data sources and the message ledger."""
+"""Models of the campaigns app: campaigns, data sources, the message ledger and conversions."""
 
 from .campaigns import Campaign, CampaignStatus, LawfulBasis, ScheduleType, UnknownOutcomePolicy
+from .conversions import Conversion
 from .data_sources import DataSource
 from .links import TrackedLink
 from .messages import Message, MessageStatus, MessageStatusEvent, SkipReason
@@ -10,6 +11,7 @@ __all__ = [
     "Campaign",
     "CampaignProgressCount",
     "CampaignStatus",
+    "Conversion",
     "DataSource",
     "LawfulBasis",
     "Message",

@@ -6,6 +6,7 @@ README's configuration table are a contract: other systems and deployments depen
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -306,6 +307,24 @@ TIDINGS_TRANSACTIONAL_UNKNOWN_OUTCOME_POLICY = env.str(
 )
 TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS = env.int(
     "TIDINGS_TRANSACTIONAL_VALIDITY_SECONDS", default=24 * 3600
+)
+# A conversion is attributed to the contact's latest campaign message sent within this many hours
+# before it (separate from TIDINGS_REPLY_ATTRIBUTION_HOURS: buying takes longer than replying).
+TIDINGS_CONVERSION_ATTRIBUTION_HOURS = env.int(
+    "TIDINGS_CONVERSION_ATTRIBUTION_HOURS", default=7 * 24, minimum=1
+)
+# What a delivered, billable template message costs, by the pricing category Meta reports on it,
+# in one currency: JSON such as {"currency": "USD", "marketing": 0.025, "utility": 0.004}. Meta's
+# rates depend on the recipient's country; put your own rate card's figures here.
+TIDINGS_MESSAGE_RATES = env.message_rates(
+    "TIDINGS_MESSAGE_RATES",
+    default={
+        "currency": "USD",
+        "marketing": Decimal("0.025"),
+        "utility": Decimal("0.004"),
+        "authentication": Decimal("0.004"),
+        "service": Decimal("0"),
+    },
 )
 # Progress counters (PostgreSQL) are recounted from the messages this often, to catch a change
 # that bypassed them; between checks a progress page reads only the counters.
