@@ -200,8 +200,7 @@ def flaky_meta(env: BenchEnvironment, size: int) -> Verdict:
     cap = SEND_RATE
     env.meta.configure(
         rate_limit=0.10,
-        server_error=0.08,
-        gateway_error=0.02,
+        server_error=0.10,
         timeout=0.02,
         timeout_seconds=READ_TIMEOUT_SECONDS + 2,
         cap=cap,
