@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 export TIDINGS_PORT ?= 8000
 
-.PHONY: run test lint format lock install dirs migrate seed clean-var
+.PHONY: run test lint format lock install dirs migrate seed clean-var bench faults
 
 $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,16 @@ run: seed
 ## Run the whole suite; it starts its own PostgreSQL and Redis on loopback.
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Measure Tidings against Meta's limits (about 5 minutes); writes docs/benchmarks.md.
+bench: install
+	@command -v wrk >/dev/null || { echo "make bench needs wrk for the webhook load: apt-get install -y wrk"; exit 1; }
+	$(PY) -m bench $(BENCH_ARGS)
+
+## Break things mid-campaign and check nothing is lost or sent twice (FAULTS_SIZE messages).
+FAULTS_SIZE ?= 10000
+faults: install
+	$(PY) -m bench.faults --size $(FAULTS_SIZE)
 
 lint: install
 	$(BIN)/ruff format --check .
