@@ -173,7 +173,7 @@ def finish(env: BenchEnvironment, campaign_id: int, *, timeout: float) -> None:
     wait_until(reported, timeout=120, what="Meta's status webhooks posted")
     wait_until(
         lambda: not WebhookDelivery.objects.filter(status__in=["pending", "processing"]).exists(),
-        timeout=120,
+        timeout=180,
         what="status webhooks applied",
     )
 
@@ -718,6 +718,8 @@ def main(argv: list[str] | None = None) -> None:
             "TIDINGS_WEBHOOK_UNMATCHED_RETRY_SECONDS": "120",
             # The stand-in reports within a second; the proof window is shortened to match.
             "TIDINGS_UNCONFIRMED_PROOF_WINDOW_SECONDS": "5",
+            # A killed worker's webhook batch is taken back sooner than in production.
+            "TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS": "20",
         }
     )
     started = time.monotonic()

@@ -341,6 +341,11 @@ TIDINGS_WEBHOOK_RETENTION_DAYS = env.int("TIDINGS_WEBHOOK_RETENTION_DAYS", defau
 # gunicorn answers Meta's POSTs on a WSGI fast path in front of Django (webhooks/wsgi.py), which
 # acknowledges about twice as many webhooks per second; off sends them through Django's stack.
 TIDINGS_WEBHOOK_FAST_PATH = env.bool("TIDINGS_WEBHOOK_FAST_PATH", default=True)
+# Deliveries claimed for processing longer ago than this were left by a dead worker: the sweep
+# (every minute) queues them again.
+TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS = env.int(
+    "TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS", default=120
+)
 # Messages users sent us are personal data: kept this long.
 TIDINGS_INBOUND_MESSAGE_RETENTION_DAYS = env.int(
     "TIDINGS_INBOUND_MESSAGE_RETENTION_DAYS", default=30

@@ -178,19 +178,32 @@ def test_replay_needs_to_be_told_what(db):
         call_command("replay_webhooks")
 
 
-def test_the_sweep_requeues_what_a_dead_worker_abandoned(django_capture_on_commit_callbacks):
+def test_the_sweep_requeues_what_a_dead_worker_abandoned_and_leaves_a_fresh_claim(
+    django_capture_on_commit_callbacks, settings
+):
+    settings.TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS = 120
     delivery = store(payload("value_errors"), django_capture_on_commit_callbacks)
+    fresh = store(payload("unknown_field"), django_capture_on_commit_callbacks)
     long_ago = timezone.now() - dt.timedelta(hours=1)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PROCESSING, claimed_at=long_ago, received_at=long_ago
+        status=DeliveryStatus.PROCESSING,
+        claimed_at=timezone.now() - dt.timedelta(seconds=121),
+        received_at=long_ago,
+    )
+    WebhookDelivery.objects.filter(pk=fresh.pk).update(
+        status=DeliveryStatus.PROCESSING,
+        claimed_at=timezone.now() - dt.timedelta(seconds=30),
+        received_at=long_ago,
     )
 
     with django_capture_on_commit_callbacks(execute=True):
         swept = services.webhook_deliveries_sweep()
 
     delivery.refresh_from_db()
+    fresh.refresh_from_db()
     assert (swept["abandoned"], swept["requeued"]) == (1, 1)
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.PROCESSED, 1)
+    assert fresh.status == DeliveryStatus.PROCESSING
 
 
 def test_records_past_their_retention_are_purged_and_recent_ones_kept(deliver, settings):

@@ -389,14 +389,15 @@ def webhook_deliveries_replay(*, delivery_ids: Iterable[int]) -> int:
 def webhook_deliveries_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Catch up on anything a lost task or a dead worker left behind (run by beat).
 
-    Deliveries still pending after a minute, or processing for longer than a task may run, are
-    queued again; statuses past their retry window get one last try and are then kept as
+    Deliveries still pending after a minute, or claimed for processing longer than
+    TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS ago, are queued again; statuses past their retry window get one last try and are then kept as
     unmatched; consent replies still pending after a minute (a lost task, or Meta asked us to
     retry) are queued again while the service window is open.
     """
     now = now or timezone.now()
-    # Processing for longer than Celery's hard time limit: the worker died.
-    processing_timeout = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    # A claimed batch takes seconds; one claimed for longer than this was left by a dead worker.
+    # Processing is idempotent, so wrongly reclaiming a slow batch costs only repeated work.
+    processing_timeout = dt.timedelta(seconds=settings.TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS)
     with transaction.atomic():
         abandoned = WebhookDelivery.objects.filter(
             status=DeliveryStatus.PROCESSING, claimed_at__lt=now - processing_timeout
