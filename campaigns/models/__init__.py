@@ -1,6 +1,13 @@
 """Models of the campaigns app: campaigns, personalisation data sources and the message ledger."""
 
-from .campaigns import Campaign, CampaignStatus, LawfulBasis, ScheduleType, UnknownOutcomePolicy
+from .campaigns import (
+    Campaign,
+    CampaignStatus,
+    CampaignStatusChange,
+    LawfulBasis,
+    ScheduleType,
+    UnknownOutcomePolicy,
+)
 from .data_sources import DataSource
 from .links import TrackedLink
 from .messages import Message, MessageStatus, MessageStatusEvent, SkipReason
@@ -10,6 +17,7 @@ __all__ = [
     "Campaign",
     "CampaignProgressCount",
     "CampaignStatus",
+    "CampaignStatusChange",
     "DataSource",
     "LawfulBasis",
     "Message",
