@@ -75,6 +75,7 @@ PRODUCTION = {
     "WHATSAPP_ACCESS_TOKEN": "EAAG-real-token",
     "WHATSAPP_APP_SECRET": "real-app-secret",
     "WHATSAPP_VERIFY_TOKEN": "real-verify-token",
+    "TIDINGS_SUBSCRIPTION_SIGNING_KEY": "real-subscription-signing-key",
 }
 SANDBOX_ONLY = {
     "WHATSAPP_ACCESS_TOKEN": "sandbox-only-not-a-secret-token",
