@@ -132,7 +132,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
         if subscription.active:
             return "Active"
         if subscription.disabled_automatically:
-            return format_html('<strong style="color:#b91c1c">Disabled after failures</strong>')
+            return format_html(
+                '<strong style="color:#b91c1c">{}</strong>', "Disabled after failures"
+            )
         return "Off"
 
     @admin.display(description="event types")

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 import django_filters
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -121,8 +121,14 @@ class SubscriptionViewSet(
         services.subscription_delete(subscription_id=self.get_object().pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses=DeliverySerializer(many=True), filters=True)
-    @action(detail=True, methods=["get"], filterset_class=DeliveryFilter)
+    @extend_schema(
+        responses=DeliverySerializer(many=True),
+        parameters=[
+            OpenApiParameter("state", enum=DeliveryState.values, description="Delivery state."),
+            OpenApiParameter("event_type", description="Only events of this type."),
+        ],
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
     def deliveries(self, request: Request, pk: str | None = None) -> Response:
         """Its deliveries, newest first, each with its event and the log of every attempt
         (status code, duration, error, the first characters of the answer)."""
