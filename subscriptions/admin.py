@@ -125,6 +125,12 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Subscription | None = None) -> list:
         if obj is None:
             return [(None, {"fields": ["target_url", "event_types", "description", "active"]})]
+        if not self.has_change_permission(request, obj):
+            # Read-only roles never see the secret, not even the way to it.
+            return [
+                (name, {"fields": [f for f in options["fields"] if f != "signing_secret"]})
+                for name, options in self.fieldsets
+            ]
         return self.fieldsets
 
     @admin.display(description="state")

@@ -67,7 +67,7 @@ def _addresses(host: str, port: int) -> list[str]:
         pass
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         raise TargetRefused(f"The host {host} cannot be resolved.") from None
     return sorted({info[4][0] for info in infos})
 

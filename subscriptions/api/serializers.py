@@ -19,11 +19,11 @@ class SubscriptionInputSerializer(serializers.Serializer):
         allow_empty=False,
         help_text="The event types to receive.",
     )
-    description = serializers.CharField(
-        max_length=300, required=False, allow_blank=True, default=""
-    )
+    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
     active = serializers.BooleanField(
-        required=False, default=True, help_text="Setting it back on enables a disabled one."
+        required=False,
+        help_text="On when created unless sent as false; setting it back on enables a disabled "
+        "subscription. Left as it is when not sent.",
     )
 
 

@@ -106,9 +106,7 @@ class SubscriptionViewSet(
         partial = kwargs.get("partial", False)
         data = SubscriptionInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
-        fields = {name: data.validated_data[name] for name in data.validated_data}
-        if partial:
-            fields = {name: value for name, value in fields.items() if name in request.data}
+        fields = dict(data.validated_data)
         try:
             subscription = services.subscription_update(subscription=subscription, **fields)
         except SubscriptionError as error:

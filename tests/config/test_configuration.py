@@ -124,6 +124,7 @@ def test_production_variables_select_postgres_redis_and_the_cloud_api():
         WHATSAPP_ACCESS_TOKEN="token",
         WHATSAPP_APP_SECRET="secret",
         WHATSAPP_VERIFY_TOKEN="verify",
+        TIDINGS_SUBSCRIPTION_SIGNING_KEY="subscription-signing-key",
     )
 
     assert result.returncode == 0, result.stderr

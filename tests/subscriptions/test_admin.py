@@ -57,6 +57,7 @@ def test_pages_render(marketing, subscribe, feed):
     assert marketing.get(f"{CHANGELIST}add/").status_code == 200
     change = marketing.get(f"{CHANGELIST}{subscription.pk}/change/")
     assert change.status_code == 200
+    assert b"Show the signing secret" in change.content
     assert f"{DELIVERIES}{delivery.pk}/change/".encode() in change.content
     assert marketing.get(DELIVERIES).status_code == 200
     detail = marketing.get(f"{DELIVERIES}{delivery.pk}/change/")
@@ -192,6 +193,7 @@ def test_compliance_sees_everything_and_can_do_nothing(client, disabled, receive
     assert b'name="action"' not in listing.content
     assert (secret.status_code, add.status_code) == (403, 403)
     assert subscription_secret(disabled.public_id).encode() not in page.content
+    assert b"Show the signing secret" not in page.content
     refreshed = Subscription.objects.get(pk=disabled.pk)
     assert (refreshed.active, refreshed.public_id) == (False, disabled.public_id)
     assert len(receiver.requests) == requests_before

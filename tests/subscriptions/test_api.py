@@ -186,6 +186,9 @@ def test_enable_brings_back_a_disabled_subscription(integrator, receiver, feed, 
     assert disabled["disabled_reason"].startswith("Disabled automatically after 1 failed")
 
     receiver.always(None)
+    # A full update that does not mention `active` leaves it disabled.
+    put = integrator.put(f"{URL}{created['id']}/", body(receiver), format="json").json()
+    assert put["active"] is False
     enabled = integrator.post(f"{URL}{created['id']}/enable/").json()
 
     assert (enabled["active"], enabled["consecutive_failures"], enabled["disabled_reason"]) == (
