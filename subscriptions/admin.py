@@ -35,7 +35,10 @@ CHANGE = "subscriptions.change_subscription"
 class SubscriptionAdminForm(forms.ModelForm):
     # Checked by the services (scheme, host, public address), with their messages.
     target_url = forms.CharField(
-        label="Target URL", max_length=2000, help_text="Where events are POSTed (http or https)."
+        label="Target URL",
+        max_length=2000,
+        help_text="Where events are POSTed (http or https).",
+        widget=forms.TextInput(attrs={"class": "vURLField", "style": "width: 40em"}),
     )
     event_types = forms.MultipleChoiceField(
         choices=EventType.choices, widget=forms.CheckboxSelectMultiple

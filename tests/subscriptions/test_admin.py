@@ -197,3 +197,16 @@ def test_compliance_sees_everything_and_can_do_nothing(client, disabled, receive
     refreshed = Subscription.objects.get(pk=disabled.pk)
     assert (refreshed.active, refreshed.public_id) == (False, disabled.public_id)
     assert len(receiver.requests) == requests_before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/subscriptions/event/?q=not-a-uuid",
+        "/admin/subscriptions/event/?type=message.read",
+        "/admin/subscriptions/delivery/?q=abc&state=failed",
+        "/admin/subscriptions/subscription/?q=abc&disabled=yes&active__exact=0",
+    ],
+)
+def test_searching_and_filtering_answer_a_page(marketing, url):
+    assert marketing.get(url).status_code == 200
