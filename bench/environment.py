@@ -117,6 +117,7 @@ class BenchEnvironment:
                 "WHATSAPP_ACCESS_TOKEN": ACCESS_TOKEN,
                 "WHATSAPP_APP_SECRET": APP_SECRET,
                 "WHATSAPP_VERIFY_TOKEN": "bench-verify-token",
+                "TIDINGS_SUBSCRIPTION_SIGNING_KEY": "bench-subscription-signing-key",
                 "WHATSAPP_HTTP_CONCURRENCY": str(self.dispatch_concurrency),
                 "TIDINGS_DISPATCH_CHUNK_SIZE": str(self.chunk_size),
                 "TIDINGS_DISPATCH_PARALLEL_TASKS": str(self.parallel_tasks),

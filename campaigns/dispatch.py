@@ -66,6 +66,7 @@ from .models import (
 from .planning import VariantChooser
 from .scheduling import after_quiet_hours, zone
 from .sending import SendJob, send_paced
+from .status_history import campaign_status_changes_record
 
 logger = logging.getLogger(__name__)
 
@@ -930,10 +931,32 @@ def _release_marketing_limit_retries(now: dt.datetime) -> int:
             updated_at=now,
         )
         # A campaign that completed meanwhile runs again for its retries.
-        Campaign.objects.filter(
-            status=CampaignStatus.COMPLETED,
-            id__in=Message.objects.filter(id__in=ids, campaign__isnull=False).values("campaign_id"),
-        ).update(status=CampaignStatus.RUNNING, finished_at=None, updated_at=now)
+        reopened = list(
+            Campaign.objects.select_for_update()
+            .filter(
+                status=CampaignStatus.COMPLETED,
+                id__in=Message.objects.filter(id__in=ids, campaign__isnull=False).values(
+                    "campaign_id"
+                ),
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if reopened:
+            Campaign.objects.filter(pk__in=reopened).update(
+                status=CampaignStatus.RUNNING, finished_at=None, updated_at=now
+            )
+            campaign_status_changes_record(
+                changes=[
+                    (
+                        campaign_id,
+                        CampaignStatus.COMPLETED,
+                        CampaignStatus.RUNNING,
+                        "retrying messages after Meta's per-user marketing limit",
+                    )
+                    for campaign_id in reopened
+                ]
+            )
     return len(ids)
 
 

@@ -31,6 +31,7 @@ from whatsapp import WhatsAppProvider
 from .errors import CampaignError, IllegalTransition
 from .models import Campaign, CampaignStatus, Message, MessageStatus, ScheduleType, SkipReason
 from .scheduling import UTC
+from .status_history import campaign_status_changes_record
 
 EDITABLE_STATES = {CampaignStatus.DRAFT, CampaignStatus.SCHEDULED}
 AUTHORING_FIELDS = (
@@ -359,6 +360,7 @@ def _transition(
             raise IllegalTransition(
                 f"Cannot {action} a {campaign.get_status_display().lower()} campaign."
             )
+        before = campaign.status
         campaign.status = to
         campaign.status_reason = reason
         if extra:
@@ -366,6 +368,7 @@ def _transition(
         campaign.save(
             update_fields=["status", "status_reason", "started_at", "finished_at", "updated_at"]
         )
+        campaign_status_changes_record(changes=[(campaign.pk, before, to, reason)])
     return campaign
 
 
@@ -499,6 +502,9 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
         campaign.status = CampaignStatus.COMPLETED
         campaign.finished_at = timezone.now()
         campaign.save(update_fields=["status", "finished_at", "updated_at"])
+        campaign_status_changes_record(
+            changes=[(campaign.pk, CampaignStatus.RUNNING, CampaignStatus.COMPLETED, "")]
+        )
     return True
 
 
@@ -617,6 +623,16 @@ def campaign_retry_failed(*, campaign_id: int) -> Campaign:
             campaign.status = CampaignStatus.RUNNING
             campaign.finished_at = None
             campaign.save(update_fields=["status", "finished_at", "updated_at"])
+            campaign_status_changes_record(
+                changes=[
+                    (
+                        campaign.pk,
+                        CampaignStatus.COMPLETED,
+                        CampaignStatus.RUNNING,
+                        "retrying failed messages",
+                    )
+                ]
+            )
         if campaign.status == CampaignStatus.RUNNING:
             _enqueue(tasks.dispatch_campaign, campaign.pk)
     return campaign

@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("contacts.api.urls")),
     path("", include("templates_app.api.urls")),
     path("", include("campaigns.api.urls")),
+    path("", include("subscriptions.api.urls")),
 ]
 
 urlpatterns = [

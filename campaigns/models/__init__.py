@@ -1,6 +1,13 @@
 """Models of the campaigns app: campaigns, data sources, the message ledger and conversions."""
 
-from .campaigns import Campaign, CampaignStatus, LawfulBasis, ScheduleType, UnknownOutcomePolicy
+from .campaigns import (
+    Campaign,
+    CampaignStatus,
+    CampaignStatusChange,
+    LawfulBasis,
+    ScheduleType,
+    UnknownOutcomePolicy,
+)
 from .conversions import Conversion
 from .data_sources import DataSource
 from .links import TrackedLink
@@ -11,6 +18,7 @@ __all__ = [
     "Campaign",
     "CampaignProgressCount",
     "CampaignStatus",
+    "CampaignStatusChange",
     "Conversion",
     "DataSource",
     "LawfulBasis",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from config.models import TimeStampedModel
 
@@ -154,3 +155,28 @@ class Campaign(TimeStampedModel):
     @property
     def effective_throughput(self) -> int:
         return self.throughput_per_second or self.sender.throughput_per_second
+
+
+class CampaignStatusChange(models.Model):
+    """Each change of a campaign's status, appended in the same transaction as the change.
+
+    Written by `campaigns.status_history.campaign_status_changes_record` at every place the
+    status moves (the state machine, completion, reopening for retries), never changed or
+    deleted: it is the campaign's timeline, and the feed the outbound event subscriptions read
+    for `campaign.status_changed` events.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    to_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        indexes = [
+            models.Index(fields=["campaign", "changed_at"], name="campaigns_status_change_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status} at {self.changed_at:%Y-%m-%d %H:%M:%S}"

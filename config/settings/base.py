@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "templates_app",
     "campaigns",
     "webhooks",
+    "subscriptions",
 ]
 
 MIDDLEWARE = [
@@ -405,6 +406,68 @@ TIDINGS_PREWARM_MINUTES = env.int("TIDINGS_PREWARM_MINUTES", default=10)
 CELERY_BEAT_SCHEDULE["campaigns-purge-contents"] = {
     "task": "campaigns.tasks.purge_message_contents",
     "schedule": 6 * 3600,
+    "options": {"queue": "housekeeping"},
+}
+
+# --- Outbound event subscriptions (subscriptions app) ---------------------------------------
+# The master key every subscription's signing secret is derived from (with its public id), so no
+# secret is stored. Production refuses the public development value below.
+SUBSCRIPTION_SIGNING_KEY_DEVELOPMENT = "local-development-only-subscription-signing-key"
+TIDINGS_SUBSCRIPTION_SIGNING_KEY = env.nonempty_str(
+    "TIDINGS_SUBSCRIPTION_SIGNING_KEY", default=SUBSCRIPTION_SIGNING_KEY_DEVELOPMENT
+)
+# Off: target URLs must resolve to public addresses only (no loopback, private or metadata
+# addresses: SSRF). The local settings turn it on for receivers on the developer's machine.
+TIDINGS_SUBSCRIPTION_ALLOW_PRIVATE_URLS = env.bool(
+    "TIDINGS_SUBSCRIPTION_ALLOW_PRIVATE_URLS", default=False
+)
+TIDINGS_SUBSCRIPTION_CONNECT_TIMEOUT = env.float(
+    "TIDINGS_SUBSCRIPTION_CONNECT_TIMEOUT", default=3.05, minimum=0.001
+)
+TIDINGS_SUBSCRIPTION_READ_TIMEOUT = env.float(
+    "TIDINGS_SUBSCRIPTION_READ_TIMEOUT", default=10.0, minimum=0.001
+)
+# Attempts per delivery, and the backoff between them: base * 2^(n-1) seconds, at most the max,
+# jittered to between half and all of it.
+TIDINGS_SUBSCRIPTION_MAX_ATTEMPTS = env.int(
+    "TIDINGS_SUBSCRIPTION_MAX_ATTEMPTS", default=10, minimum=1, maximum=100
+)
+TIDINGS_SUBSCRIPTION_RETRY_BASE_SECONDS = env.float(
+    "TIDINGS_SUBSCRIPTION_RETRY_BASE_SECONDS", default=10.0, minimum=0
+)
+TIDINGS_SUBSCRIPTION_RETRY_MAX_SECONDS = env.float(
+    "TIDINGS_SUBSCRIPTION_RETRY_MAX_SECONDS", default=3600.0, minimum=0
+)
+# A subscription whose attempts failed this many times in a row is disabled (admin warning).
+TIDINGS_SUBSCRIPTION_DISABLE_AFTER_FAILURES = env.int(
+    "TIDINGS_SUBSCRIPTION_DISABLE_AFTER_FAILURES", default=20, minimum=1
+)
+# After a secret rotation the previous secret signs too, for this long.
+TIDINGS_SUBSCRIPTION_SECRET_ROTATION_HOURS = env.float(
+    "TIDINGS_SUBSCRIPTION_SECRET_ROTATION_HOURS", default=24.0, minimum=0
+)
+# Events and their delivery logs are deleted after this many days (they may hold replies).
+TIDINGS_SUBSCRIPTION_EVENT_RETENTION_DAYS = env.int(
+    "TIDINGS_SUBSCRIPTION_EVENT_RETENTION_DAYS", default=30, minimum=1
+)
+# The change feed: rows per source per batch, how long one run may go on, and how long an id
+# skipped over (a transaction still open when it was read) is waited for.
+TIDINGS_SUBSCRIPTION_FEED_BATCH = 500
+TIDINGS_SUBSCRIPTION_FEED_SECONDS = 10.0
+TIDINGS_SUBSCRIPTION_FEED_HOLE_SECONDS = 300
+CELERY_BEAT_SCHEDULE["subscriptions-feed"] = {
+    "task": "subscriptions.tasks.run_feed",
+    "schedule": 2.0,
+    "options": {"queue": "subscriptions", "expires": 10},
+}
+CELERY_BEAT_SCHEDULE["subscriptions-due"] = {
+    "task": "subscriptions.tasks.enqueue_due_deliveries",
+    "schedule": 5.0,
+    "options": {"queue": "subscriptions", "expires": 30},
+}
+CELERY_BEAT_SCHEDULE["subscriptions-purge"] = {
+    "task": "subscriptions.tasks.purge_events",
+    "schedule": 60 * 60,
     "options": {"queue": "housekeeping"},
 }
 

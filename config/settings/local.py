@@ -10,6 +10,8 @@ import os
 os.environ.setdefault("SECRET_KEY", "local-development-only-not-secret")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+# Event receivers on the developer's own machine (http://127.0.0.1:...) are fine here.
+os.environ.setdefault("TIDINGS_SUBSCRIPTION_ALLOW_PRIVATE_URLS", "true")
 
 from .base import *  # noqa: F403
 from .base import STORAGES

@@ -18,6 +18,8 @@ from .base import (
     ALLOWED_HOSTS,
     SANDBOX_ONLY_SECRETS,
     SECRET_KEY,
+    SUBSCRIPTION_SIGNING_KEY_DEVELOPMENT,
+    TIDINGS_SUBSCRIPTION_SIGNING_KEY,
     WHATSAPP_APP_SECRET,
     WHATSAPP_VERIFY_TOKEN,
     env,
@@ -39,6 +41,14 @@ for _name, _value in (
             f"Set the {_name} environment variable (production refuses the public sandbox-only "
             "value: anyone could sign webhooks with it)"
         )
+
+if not os.environ.get("TIDINGS_SUBSCRIPTION_SIGNING_KEY", "").strip() or (
+    TIDINGS_SUBSCRIPTION_SIGNING_KEY == SUBSCRIPTION_SIGNING_KEY_DEVELOPMENT
+):
+    raise ImproperlyConfigured(
+        "Set the TIDINGS_SUBSCRIPTION_SIGNING_KEY environment variable (a long random value: "
+        "every event subscription's signing secret is derived from it)"
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)

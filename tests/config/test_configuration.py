@@ -75,6 +75,7 @@ PRODUCTION = {
     "WHATSAPP_ACCESS_TOKEN": "EAAG-real-token",
     "WHATSAPP_APP_SECRET": "real-app-secret",
     "WHATSAPP_VERIFY_TOKEN": "real-verify-token",
+    "TIDINGS_SUBSCRIPTION_SIGNING_KEY": "real-subscription-signing-key",
 }
 SANDBOX_ONLY = {
     "WHATSAPP_ACCESS_TOKEN": "sandbox-only-not-a-secret-token",
@@ -123,6 +124,7 @@ def test_production_variables_select_postgres_redis_and_the_cloud_api():
         WHATSAPP_ACCESS_TOKEN="token",
         WHATSAPP_APP_SECRET="secret",
         WHATSAPP_VERIFY_TOKEN="verify",
+        TIDINGS_SUBSCRIPTION_SIGNING_KEY="subscription-signing-key",
     )
 
     assert result.returncode == 0, result.stderr
