@@ -167,10 +167,9 @@ def finish(env: BenchEnvironment, campaign_id: int, *, timeout: float) -> None:
     )
 
     def reported() -> bool:
-        ledger = env.meta.ledger()
-        return ledger["statuses_posted"] >= 3 * ledger["accepted_total"]
+        return env.meta.ledger()["unreported"] == 0
 
-    wait_until(reported, timeout=120, what="Meta's status webhooks posted")
+    wait_until(reported, timeout=180, what="Meta's status webhooks posted")
     wait_until(
         lambda: not WebhookDelivery.objects.filter(status__in=["pending", "processing"]).exists(),
         timeout=180,

@@ -30,6 +30,8 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
+WEBHOOK_RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 60)
+
 
 @dataclass
 class Faults:
@@ -52,6 +54,8 @@ class Ledger:
     # with when an opt-out was committed.
     accepted_at: dict[str, list[float]] = field(default_factory=dict)
     requests: int = 0
+    # Status webhooks delivered (answered 200) per id: three each (sent, delivered, read).
+    reported: collections.Counter = field(default_factory=collections.Counter)
     rejected: collections.Counter = field(default_factory=collections.Counter)
     arrivals: list[float] = field(default_factory=list)
 
@@ -75,6 +79,7 @@ class Ledger:
             "duplicates": duplicates,
             "rejected": dict(self.rejected),
             "max_in_sliding_second": self.max_in_sliding_second(),
+            "unreported": sum(1 for key in self.accepted if self.reported[key] < 3),
             "mean_rate": (len(self.arrivals) - 1) / span if span else 0.0,
         }
 
@@ -103,6 +108,8 @@ class StandIn:
         self.window: collections.deque[float] = collections.deque()
         self.webhooks: asyncio.Queue[dict] = asyncio.Queue()
         self.statuses_posted = 0
+        self.webhook_retries = 0
+        self._posting: set[asyncio.Task] = set()
 
     # --- Meta's API --------------------------------------------------------------------------
 
@@ -189,7 +196,13 @@ class StandIn:
     # --- Control -----------------------------------------------------------------------------
 
     async def ledger_view(self, request: web.Request) -> web.Response:
-        return web.json_response({**self.ledger.summary(), "statuses_posted": self.statuses_posted})
+        return web.json_response(
+            {
+                **self.ledger.summary(),
+                "statuses_posted": self.statuses_posted,
+                "webhook_retries": self.webhook_retries,
+            }
+        )
 
     async def ledger_ids(self, request: web.Request) -> web.Response:
         return web.json_response(dict(self.ledger.accepted))
@@ -223,8 +236,14 @@ class StandIn:
                 batch = [first]
                 while len(batch) < 50 and not self.webhooks.empty():
                     batch.append(self.webhooks.get_nowait())
-                for status in ("sent", "delivered", "read"):
-                    await self._post_statuses(session, batch, status)
+                # Each batch is delivered on its own, so one being retried holds up no other.
+                task = asyncio.create_task(self._post_batch(session, batch))
+                self._posting.add(task)
+                task.add_done_callback(self._posting.discard)
+
+    async def _post_batch(self, session: ClientSession, batch: list[dict]) -> None:
+        for status in ("sent", "delivered", "read"):
+            await self._post_statuses(session, batch, status)
 
     async def _post_statuses(self, session: ClientSession, batch: list[dict], status: str) -> None:
         now = str(int(time.time()))
@@ -260,18 +279,25 @@ class StandIn:
         }
         raw = json.dumps(body).encode()
         signature = hmac.new(self.app_secret.encode(), raw, hashlib.sha256).hexdigest()
-        with contextlib.suppress(Exception):
-            async with session.post(
-                self.webhook_url,
-                data=raw,
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Hub-Signature-256": f"sha256={signature}",
-                },
-            ) as response:
-                await response.read()
-                if response.status == 200:
-                    self.statuses_posted += len(batch)
+        # Like Meta, deliver again what was not answered 200 (Meta keeps trying for days; this
+        # bounded run gives up after about two minutes).
+        for delay in WEBHOOK_RETRY_DELAYS:
+            with contextlib.suppress(Exception):
+                async with session.post(
+                    self.webhook_url,
+                    data=raw,
+                    headers={
+                        "Content-Type": "application/json",
+                        "X-Hub-Signature-256": f"sha256={signature}",
+                    },
+                ) as response:
+                    await response.read()
+                    if response.status == 200:
+                        self.statuses_posted += len(batch)
+                        self.ledger.reported.update(item["callback"] for item in batch)
+                        return
+            self.webhook_retries += 1
+            await asyncio.sleep(delay)
 
 
 def build_app(stand_in: StandIn) -> web.Application:
