@@ -35,7 +35,7 @@ from .throttle import Reservation
 logger = logging.getLogger(__name__)
 
 MAX_IDLE_WAIT_SECONDS = 1.0
-RESERVATION_HORIZON_SECONDS = 0.25
+RESERVATION_HORIZON_SECONDS = 0.1
 # While the last requests are in flight, how often the caller is asked whether to go on.
 COLLECT_POLL_SECONDS = 0.25
 
