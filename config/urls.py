@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campaigns.views import tracked_link_redirect
 from config import health
+from operations import views as operations_views
 
 api_v1 = [
     path("", include("contacts.api.urls")),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("r/<str:token>", tracked_link_redirect, name="tracked-link"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", operations_views.metrics, name="metrics"),
 ]
 
 admin.site.site_header = "Tidings"
