@@ -17,6 +17,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's landing page is the operations dashboard (the admin's index, extended).
+    path("admin/", operations_views.dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -31,3 +33,4 @@ urlpatterns = [
 admin.site.site_header = "Tidings"
 admin.site.site_title = "Tidings"
 admin.site.index_title = "WhatsApp messaging"
+admin.site.index_template = "admin/operations/dashboard.html"
