@@ -9,12 +9,13 @@ import io
 import tracemalloc
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.http import StreamingHttpResponse
 
 from campaigns.audit import COLUMNS
 from campaigns.models import LawfulBasis, Message, MessageStatus, MessageStatusEvent
 from contacts.models import ConsentAction, ConsentRecord, ConsentScope, ConsentSource, Contact
+from contacts.roles import COMPLIANCE_GROUP
 from tests.campaigns.factories import CampaignFactory, ContactFactory, MessageFactory, opt_in
 from tests.templates_app.factories import UserFactory
 
@@ -329,3 +330,25 @@ def test_a_20k_message_export_streams_in_bounded_memory(auditor):
     # Four times the rows, about the same memory: a chunk or two are held at a time, whatever
     # the size of the export (materialised, the peak would grow fourfold with the rows).
     assert all_peak < 2 * small_peak
+
+
+def test_the_compliance_group_may_view_campaigns_and_messages_and_change_nothing():
+    compliance = Group.objects.get(name=COMPLIANCE_GROUP)
+    granted = set(
+        compliance.permissions.filter(content_type__app_label="campaigns").values_list(
+            "codename", flat=True
+        )
+    )
+
+    assert {"view_campaign", "view_message", "view_messagestatusevent"} <= granted
+    assert {codename for codename in granted if not codename.startswith("view_")} == set()
+
+
+def test_a_compliance_member_downloads_the_audit(client, delivered):
+    officer = UserFactory(username="officer", is_staff=True)
+    officer.groups.add(Group.objects.get(name=COMPLIANCE_GROUP))
+    client.force_login(officer)
+
+    (row,) = rows_of(client.get(AUDIT, {"download": "1"}))
+
+    assert row["message_id"] == str(delivered.pk)
