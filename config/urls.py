@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from campaigns.views import tracked_link_redirect
 from config import health
+from operations import views as operations_views
 
 api_v1 = [
     path("", include("contacts.api.urls")),
@@ -17,6 +18,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's landing page is the operations dashboard (the admin's index, extended).
+    path("admin/", operations_views.dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -25,8 +28,10 @@ urlpatterns = [
     path("r/<str:token>", tracked_link_redirect, name="tracked-link"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", operations_views.metrics, name="metrics"),
 ]
 
 admin.site.site_header = "Tidings"
 admin.site.site_title = "Tidings"
 admin.site.index_title = "WhatsApp messaging"
+admin.site.index_template = "admin/operations/dashboard.html"

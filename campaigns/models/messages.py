@@ -215,6 +215,21 @@ class Message(TimeStampedModel):
                 name="campaigns_message_sender_sent",
             ),
             models.Index(fields=["campaign", "status"], name="campaigns_message_campaign_st"),
+            # Operations (dashboard, /metrics): messages per day and status, from the index alone.
+            models.Index(fields=["created_at", "status"], name="campaigns_message_created_st"),
+            # The same for messages without a campaign (API and test sends) alone.
+            models.Index(
+                fields=["created_at", "status"],
+                condition=models.Q(campaign__isnull=True),
+                name="campaigns_message_direct_idx",
+            ),
+            # Failures by time, Meta error code and campaign: a small index (failures only).
+            models.Index(
+                fields=["failed_at"],
+                include=["campaign", "error_code"],
+                condition=models.Q(status="failed"),
+                name="campaigns_message_failed_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ README's configuration table are a contract: other systems and deployments depen
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "campaigns",
     "webhooks",
     "subscriptions",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -470,6 +472,33 @@ CELERY_BEAT_SCHEDULE["subscriptions-purge"] = {
     "schedule": 60 * 60,
     "options": {"queue": "housekeeping"},
 }
+# --- Operations: /metrics and the admin dashboard (operations) -------------------------------
+# /metrics is off until one of these is set: a bearer token (`Authorization: Bearer <token>`)
+# and/or the client networks allowed (comma-separated addresses or CIDRs); both set, both apply.
+TIDINGS_METRICS_TOKEN = env.str("TIDINGS_METRICS_TOKEN", default="").strip()
+TIDINGS_METRICS_ALLOWED_IPS = env.list("TIDINGS_METRICS_ALLOWED_IPS", default=[])
+for _network in TIDINGS_METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"TIDINGS_METRICS_ALLOWED_IPS must list IP addresses or networks, not {_network!r}"
+        ) from None
+# A scrape is computed at most this often per web process (several Prometheus servers cost one).
+TIDINGS_METRICS_CACHE_SECONDS = env.float("TIDINGS_METRICS_CACHE_SECONDS", default=5.0, minimum=0)
+# Celery queues whose length is reported when the broker is Redis.
+TIDINGS_METRICS_BROKER_QUEUES = env.list(
+    "TIDINGS_METRICS_BROKER_QUEUES", default=["dispatch", "webhooks", "housekeeping", "celery"]
+)
+# Dashboard warnings: a running campaign whose last N send results failed more than this share,
+# and webhook processing whose oldest unprocessed delivery is older than this.
+TIDINGS_DASHBOARD_FAILURE_SPIKE_RATE = env.rate("TIDINGS_DASHBOARD_FAILURE_SPIKE_RATE", default=0.2)
+TIDINGS_DASHBOARD_FAILURE_SPIKE_RESULTS = env.int(
+    "TIDINGS_DASHBOARD_FAILURE_SPIKE_RESULTS", default=200, minimum=1
+)
+TIDINGS_DASHBOARD_WEBHOOK_LAG_SECONDS = env.int(
+    "TIDINGS_DASHBOARD_WEBHOOK_LAG_SECONDS", default=120, minimum=1
+)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

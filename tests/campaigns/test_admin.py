@@ -245,6 +245,9 @@ def test_the_message_audit_export_streams_purpose_basis_and_consent(staff, runni
     consent = message.consent_record
     assert row == {
         "message_id": str(message.pk),
+        "created_at": message.created_at.isoformat(),
+        "trigger": "campaign",
+        "triggered_by": "",
         "campaign_id": str(campaign.pk),
         "campaign": campaign.name,
         "test_send": "no",
@@ -253,8 +256,10 @@ def test_the_message_audit_export_streams_purpose_basis_and_consent(staff, runni
         "contact_id": str(message.contact_id),
         "phone": message.contact.phone,
         "consent_record_id": str(consent.pk),
+        "consent_action": "opt_in",
         "consent_scope": "all",
         "consent_source": consent.source,
+        "consent_evidence": consent.evidence,
         "consent_captured_at": consent.captured_at.isoformat(),
         "template": "order_update",
         "language": "en_US",
@@ -262,12 +267,16 @@ def test_the_message_audit_export_streams_purpose_basis_and_consent(staff, runni
         "status": "queued",
         "reason": "",
         "error_code": "",
+        "error_title": "",
+        "wamid": "",
         "queued_at": message.queued_at.isoformat(),
+        "sending_at": "",
         "sent_at": "",
         "delivered_at": "",
         "read_at": "",
         "failed_at": "",
-        "triggered_by": "",
+        "replied_at": "",
+        "status_history": "",
     }
 
 
