@@ -390,9 +390,10 @@ def webhook_deliveries_sweep(*, now: dt.datetime | None = None) -> dict[str, int
     """Catch up on anything a lost task or a dead worker left behind (run by beat).
 
     Deliveries still pending after a minute, or claimed for processing longer than
-    TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS ago, are queued again; statuses past their retry window get one last try and are then kept as
-    unmatched; consent replies still pending after a minute (a lost task, or Meta asked us to
-    retry) are queued again while the service window is open.
+    TIDINGS_WEBHOOK_PROCESSING_TIMEOUT_SECONDS ago, are queued again; statuses past their retry
+    window get one last try and are then kept as unmatched; consent replies still pending after
+    a minute (a lost task, or Meta asked us to retry) are queued again while the service window
+    is open.
     """
     now = now or timezone.now()
     # A claimed batch takes seconds; one claimed for longer than this was left by a dead worker.
