@@ -83,6 +83,7 @@ class BenchEnvironment:
     dispatch_concurrency: int = 256
     chunk_size: int = 500
     parallel_tasks: int = 2
+    worker_processes: int = 2
     processes: list[subprocess.Popen] = field(default_factory=list)
     _servers: list = field(default_factory=list)
     meta: StandInProcess | None = None

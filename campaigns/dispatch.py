@@ -195,7 +195,7 @@ class Claim:
         Message.objects.filter(claim_token=self.token, status=MessageStatus.SENDING).update(
             lease_expires_at=now + dt.timedelta(seconds=self.lease_seconds)
         )
-        if Message.objects.filter(id__in=self.ids).exclude(claim_token=self.token).exists():
+        if Message.objects.filter(id__any=self.ids).exclude(claim_token=self.token).exists():
             logger.error("claim %s was taken over; its worker stops sending", self.token)
             return False
         self.deadline = started + self.lease_seconds
@@ -244,7 +244,7 @@ def claim_due_messages(*, campaign_id: int, limit: int, lease_seconds: float) ->
             )
         claim.ids = [message_id for message_id, _ in candidates]
         if claim.ids:
-            Message.objects.filter(id__in=claim.ids, status=MessageStatus.QUEUED).update(
+            Message.objects.filter(id__any=claim.ids, status=MessageStatus.QUEUED).update(
                 status=MessageStatus.SENDING,
                 sending_at=now,
                 lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
@@ -260,12 +260,12 @@ def proven_messages_settle(ids: list[int], now: dt.datetime) -> set[int]:
     if not ids:
         return set()
     proven = set(
-        Message.objects.filter(id__in=ids)
+        Message.objects.filter(id__any=ids)
         .filter(Q(wamid__isnull=False) | proof_of_sending())
         .values_list("id", flat=True)
     )
     if proven:
-        Message.objects.filter(id__in=proven, status=MessageStatus.QUEUED).update(
+        Message.objects.filter(id__any=proven, status=MessageStatus.QUEUED).update(
             status=MessageStatus.SENT,
             reason="",
             sent_at=Coalesce(F("sent_at"), F("sending_at"), now),
@@ -301,8 +301,8 @@ def _admit_within_budget(
     in_flight = Message.objects.filter(sender_id__in=senders, status=MessageStatus.SENDING)
     contact_ids = [contact_id for _, contact_id in candidates]
     reached = set(
-        sent.filter(contact_id__in=contact_ids).values_list("contact_id", flat=True)
-    ) | set(in_flight.filter(contact_id__in=contact_ids).values_list("contact_id", flat=True))
+        sent.filter(contact_id__any=contact_ids).values_list("contact_id", flat=True)
+    ) | set(in_flight.filter(contact_id__any=contact_ids).values_list("contact_id", flat=True))
     used = sent.values("contact_id").union(in_flight.values("contact_id")).count()
     budget = max(limit - used, 0)
     admitted, over = [], []
@@ -317,7 +317,7 @@ def _admit_within_budget(
             over.append(message_id)
     if over:
         oldest = sent.order_by("sent_at").values_list("sent_at", flat=True).first()
-        Message.objects.filter(id__in=over, status=MessageStatus.QUEUED).update(
+        Message.objects.filter(id__any=over, status=MessageStatus.QUEUED).update(
             status=MessageStatus.DEFERRED,
             reason="messaging_limit",
             not_before=(oldest or now) + dt.timedelta(hours=24),
@@ -363,11 +363,11 @@ def messages_hand_over(
         allowed = [job.message_id for job in jobs if contact_of[job.message_id] in consent]
         owned = set(
             Message.objects.select_for_update(of=("self",))
-            .filter(id__in=allowed, claim_token=token, status=MessageStatus.SENDING)
+            .filter(id__any=allowed, claim_token=token, status=MessageStatus.SENDING)
             .values_list("id", flat=True)
         )
         if owned:
-            Message.objects.filter(id__in=owned).update(handed_over_at=now)
+            Message.objects.filter(id__any=owned).update(handed_over_at=now)
     return [job for job in jobs if job.message_id in owned], withdrawn
 
 
@@ -390,7 +390,7 @@ def claimed_messages_update(ids: Iterable[int], token: uuid.UUID, **values: obje
         return 0
     values.setdefault("updated_at", timezone.now())
     return Message.objects.filter(
-        id__in=ids, status=MessageStatus.SENDING, claim_token=token
+        id__any=ids, status=MessageStatus.SENDING, claim_token=token
     ).update(lease_expires_at=None, **values)
 
 
@@ -426,7 +426,7 @@ def _record_accepted(
                 [now, now, ids, wamids, parameters, token],
             )
             return {row[0] for row in cursor.fetchall()}
-    messages = list(Message.objects.filter(id__in=accepted, claim_token=token))
+    messages = list(Message.objects.filter(id__any=accepted, claim_token=token))
     for message in messages:
         wamid, params = accepted[message.id]
         if message.status == MessageStatus.SENDING:
@@ -555,7 +555,7 @@ class ChunkDispatcher:
         """Meta allows about one message per 6 s to one user (131056): never provoke it."""
         recent = set(
             Message.objects.filter(
-                contact_id__in=[m.contact_id for m in messages],
+                contact_id__any=[m.contact_id for m in messages],
                 sent_at__gte=self.now - dt.timedelta(seconds=PAIR_RATE_SECONDS),
             ).values_list("contact_id", flat=True)
         )
@@ -1004,7 +1004,7 @@ def dispatch_chunk(*, campaign_id: int, chunk_size: int | None = None) -> ChunkR
 def _dispatch_claimed(dispatcher: ChunkDispatcher) -> None:
     claim = dispatcher.claim
     messages = list(
-        Message.objects.filter(id__in=claim.ids, status=MessageStatus.SENDING)
+        Message.objects.filter(id__any=claim.ids, status=MessageStatus.SENDING)
         .order_by("not_before", "id")
         .select_related("contact")
         .only(*CHUNK_MESSAGE_FIELDS, *(f"contact__{name}" for name in CHUNK_CONTACT_FIELDS))

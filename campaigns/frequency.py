@@ -62,7 +62,7 @@ def frequency_capped_contact_ids(
         )
     rows = (
         Message.objects.filter(
-            contact_id__in=ids,
+            contact_id__any=ids,
             category=TemplateCategory.MARKETING,
             test_of_campaign__isnull=True,
         )

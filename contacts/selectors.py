@@ -69,7 +69,7 @@ def contacts_consent_for_category(
     if at is None:
         column = SCOPE_COLUMNS[scope]
         rows = Contact.objects.filter(
-            pk__in=ids, erased_at__isnull=True, **{f"{column}__isnull": False}
+            pk__any=ids, erased_at__isnull=True, **{f"{column}__isnull": False}
         ).values_list("pk", f"{column}_id")
         return dict(rows)
     states = consent_states_from_ledger(contact_ids=ids, at=at, scopes=(scope,))
