@@ -6,6 +6,8 @@
   function follow(container) {
     var url = container.dataset.liveUrl;
     var seconds = parseInt(container.dataset.pollSeconds || "0", 10);
+    var loadedStatus = container.dataset.campaignStatus;
+    var stale = document.getElementById(container.dataset.staleNotice || "");
     if (!url || !seconds) {
       return;
     }
@@ -27,6 +29,12 @@
         .then(function (data) {
           container.innerHTML = data.html;
           container.dataset.campaignStatus = data.status;
+          if (stale && data.status !== loadedStatus) {
+            // The form below was drawn for the old state; say so rather than reload it.
+            stale.textContent = "The campaign is now " + data.status_label.toLowerCase() +
+              ": reload the page to see every field as it is now.";
+            stale.hidden = false;
+          }
           container.dataset.refreshedAt = String(Date.now());
           seconds = data.poll_seconds || 0;
           if (seconds) {
