@@ -28,8 +28,10 @@ def chromium_path() -> str:
         pytest.skip(f"missing browser: {error}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator:
+    """Closed when the browser tests are done: Playwright's sync API runs an event loop in this
+    thread while it is open, under which Django refuses database calls (other tests')."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -40,9 +42,10 @@ def browser(chromium_path: str) -> Iterator:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site(chromium_path, postgres_server, redis_server, tmp_path_factory) -> Iterator[Site]:
-    """Started once for the browser tests (after Chromium was found: no browser, no site)."""
+    """Started once for the browser tests, stopped after them (after Chromium was found: no
+    browser, no site)."""
     stack = SiteStack(postgres_server, redis_server, tmp_path_factory.mktemp("browser-site"))
     try:
         yield stack.start()

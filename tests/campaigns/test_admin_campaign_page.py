@@ -353,3 +353,43 @@ def test_the_dry_run_page_offers_the_launch_buttons(marketer, meta):
 
     assert buttons(page) == {"start", "schedule", "test_send"}
     assert meta.send_count == 0
+
+
+def test_a_draft_kept_by_a_test_send_is_not_deleted_and_the_page_says_why(marketer, client):
+    campaign = CampaignFactory()
+    MessageFactory(
+        campaign=None,
+        test_of_campaign=campaign,
+        sender=campaign.sender,
+        template=campaign.template,
+        category="utility",
+        idempotency_key="test:kept",
+    )
+    deleter = login(client, "view_campaign", "delete_campaign", "change_campaign")
+
+    response = deleter.post(f"{CHANGELIST}{campaign.pk}/delete/", {"post": "yes"}, follow=True)
+
+    assert response.status_code == 200
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
+    assert "<title>Cannot delete campaign | Tidings</title>" in response.content.decode()
+
+
+def test_a_refusal_while_deleting_is_an_admin_message(client, monkeypatch):
+    from campaigns import services
+    from campaigns.errors import CampaignError
+
+    campaign = CampaignFactory()
+
+    def refuse(*, campaign_id):
+        raise CampaignError("A test send was recorded meanwhile; cancel the draft instead.")
+
+    monkeypatch.setattr(services, "campaign_delete", refuse)
+    deleter = login(client, "view_campaign", "delete_campaign", "change_campaign")
+
+    response = deleter.post(f"{CHANGELIST}{campaign.pk}/delete/", {"post": "yes"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == f"{CHANGELIST}{campaign.pk}/change/"
+    assert [str(m) for m in response.context["messages"]] == [
+        "A test send was recorded meanwhile; cancel the draft instead."
+    ]
+    assert Campaign.objects.filter(pk=campaign.pk).exists()
