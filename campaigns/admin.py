@@ -129,9 +129,10 @@ def _run_transition(
         messages.success(request, f"{verb} {done} campaign{'s' if done != 1 else ''}.")
 
 
-Launch = "launch"
-Change = "change"
-View = "view"
+# Which permission a page action needs.
+LAUNCH = "launch"
+CHANGE = "change"
+VIEW = "view"
 ALL_BUT_FINISHED = frozenset(
     {
         CampaignStatus.DRAFT,
@@ -165,7 +166,7 @@ PAGE_ACTIONS = {
         PageAction(
             "dry_run",
             "Dry run",
-            View,
+            VIEW,
             frozenset(
                 {
                     CampaignStatus.DRAFT,
@@ -175,11 +176,11 @@ PAGE_ACTIONS = {
                 }
             ),
         ),
-        PageAction("test_send", "Send a test…", Change, ALL_BUT_FINISHED),
+        PageAction("test_send", "Send a test…", CHANGE, ALL_BUT_FINISHED),
         PageAction(
             "schedule",
             "Schedule",
-            Launch,
+            LAUNCH,
             frozenset({CampaignStatus.DRAFT}),
             services.campaign_schedule,
             done="Scheduled",
@@ -190,7 +191,7 @@ PAGE_ACTIONS = {
         PageAction(
             "start",
             "Start now",
-            Launch,
+            LAUNCH,
             frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED}),
             services.campaign_start,
             done="Started",
@@ -201,7 +202,7 @@ PAGE_ACTIONS = {
         PageAction(
             "pause",
             "Pause",
-            Change,
+            CHANGE,
             frozenset({CampaignStatus.RUNNING}),
             services.campaign_pause,
             done="Paused",
@@ -209,7 +210,7 @@ PAGE_ACTIONS = {
         PageAction(
             "resume",
             "Resume",
-            Launch,
+            LAUNCH,
             frozenset({CampaignStatus.PAUSED, CampaignStatus.STOPPED}),
             services.campaign_resume,
             done="Resumed",
@@ -220,7 +221,7 @@ PAGE_ACTIONS = {
         PageAction(
             "cancel",
             "Cancel campaign",
-            Change,
+            CHANGE,
             ALL_BUT_FINISHED,
             services.campaign_cancel,
             done="Cancelled",
@@ -231,7 +232,7 @@ PAGE_ACTIONS = {
         PageAction(
             "retry_failed",
             "Retry failed",
-            Change,
+            CHANGE,
             frozenset(
                 {
                     CampaignStatus.RUNNING,
@@ -477,9 +478,9 @@ class CampaignAdmin(DomainErrorsAsMessages, admin.ModelAdmin):
     # --- The campaign page: live progress, funnel, buttons ---------------------------------
 
     def _may(self, request: HttpRequest, campaign: Campaign, permission: str) -> bool:
-        if permission == Launch:
+        if permission == LAUNCH:
             return self.has_launch_permission(request)
-        if permission == Change:
+        if permission == CHANGE:
             return self.has_change_permission(request, campaign)
         return self.has_view_permission(request, campaign)
 
