@@ -8,32 +8,52 @@ can require a second person to approve a send.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
+from config.admin_tools import DomainErrorsAsMessages
 from contacts.models import Contact
+from contacts.selectors import segment_contacts
 
 from . import (
     admin_data_sources,  # noqa: F401 - registers the DataSource admin
+    admin_panels,  # noqa: F401 - the campaigns' panels on contact and template pages
     services,
 )
 from .admin_conversions import results_panel
+from .admin_progress import CampaignFigures, campaign_figures
 from .audit import COLUMNS as AUDIT_COLUMNS
 from .audit import audit_campaign, message_audit_csv_lines, message_audit_queryset
 from .dry_run import campaign_dry_run
 from .errors import CampaignError
-from .models import Campaign, CampaignStatus, Message, MessageStatus, MessageStatusEvent
+from .models import (
+    Campaign,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    MessageStatusEvent,
+)
 from .selectors import campaign_progress
 
 STATUS_COLOURS = {
@@ -111,8 +131,130 @@ def _run_transition(
         messages.success(request, f"{verb} {done} campaign{'s' if done != 1 else ''}.")
 
 
+# Which permission a page action needs.
+LAUNCH = "launch"
+CHANGE = "change"
+VIEW = "view"
+ALL_BUT_FINISHED = frozenset(
+    {
+        CampaignStatus.DRAFT,
+        CampaignStatus.SCHEDULED,
+        CampaignStatus.RUNNING,
+        CampaignStatus.PAUSED,
+        CampaignStatus.STOPPED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class PageAction:
+    """A button of the campaign page. `offered_in` only decides whether the button is shown; the
+    service decides whether the action is allowed (a refusal comes back as an admin message).
+    Actions with a `question` ask for confirmation on a page of their own first."""
+
+    name: str
+    label: str
+    permission: str
+    offered_in: frozenset[str]
+    service: Callable[..., Campaign] | None = None
+    done: str = ""
+    question: str = ""
+    consequence: str = ""
+
+
+PAGE_ACTIONS = {
+    action.name: action
+    for action in (
+        PageAction(
+            "dry_run",
+            "Dry run",
+            VIEW,
+            frozenset(
+                {
+                    CampaignStatus.DRAFT,
+                    CampaignStatus.SCHEDULED,
+                    CampaignStatus.PAUSED,
+                    CampaignStatus.STOPPED,
+                }
+            ),
+        ),
+        PageAction("test_send", "Send a test…", CHANGE, ALL_BUT_FINISHED),
+        PageAction(
+            "schedule",
+            "Schedule",
+            LAUNCH,
+            frozenset({CampaignStatus.DRAFT}),
+            services.campaign_schedule,
+            done="Scheduled",
+            question="Schedule this campaign?",
+            consequence="It starts by itself at its scheduled time and sends its message to every "
+            "contact of its segment who has the consent it needs.",
+        ),
+        PageAction(
+            "start",
+            "Start now",
+            LAUNCH,
+            frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED}),
+            services.campaign_start,
+            done="Started",
+            question="Start sending this campaign now?",
+            consequence="Its audience is planned now and real WhatsApp messages start going out "
+            "at once, to every contact of its segment who has the consent it needs.",
+        ),
+        PageAction(
+            "pause",
+            "Pause",
+            CHANGE,
+            frozenset({CampaignStatus.RUNNING}),
+            services.campaign_pause,
+            done="Paused",
+        ),
+        PageAction(
+            "resume",
+            "Resume",
+            LAUNCH,
+            frozenset({CampaignStatus.PAUSED, CampaignStatus.STOPPED}),
+            services.campaign_resume,
+            done="Resumed",
+            question="Resume sending this campaign?",
+            consequence="Sending continues with the messages still queued; nothing already sent "
+            "is sent again.",
+        ),
+        PageAction(
+            "cancel",
+            "Cancel campaign",
+            CHANGE,
+            ALL_BUT_FINISHED,
+            services.campaign_cancel,
+            done="Cancelled",
+            question="Cancel this campaign for good?",
+            consequence="Whatever has not gone out yet is skipped and will never be sent; the "
+            "campaign cannot be started again. Messages already sent stay in the ledger.",
+        ),
+        PageAction(
+            "retry_failed",
+            "Retry failed",
+            CHANGE,
+            frozenset(
+                {
+                    CampaignStatus.RUNNING,
+                    CampaignStatus.PAUSED,
+                    CampaignStatus.COMPLETED,
+                    CampaignStatus.STOPPED,
+                }
+            ),
+            services.campaign_retry_failed,
+            done="Retrying the failures of",
+            question="Send the failed messages again?",
+            consequence="Messages that failed for a reason worth retrying (not an opt-out or an "
+            "unreachable number) are queued and sent again.",
+        ),
+    )
+}
+
+
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(DomainErrorsAsMessages, admin.ModelAdmin):
     form = CampaignAdminForm
     list_display = [
         "name",
@@ -122,10 +264,19 @@ class CampaignAdmin(admin.ModelAdmin):
         "progress_summary",
         "created_at",
     ]
-    list_filter = ["status", "schedule_type", "template__category"]
-    search_fields = ["name", "template__name"]
+    list_filter = [
+        "status",
+        "schedule_type",
+        "template__category",
+        "lawful_basis",
+        "sender",
+        ("created_at", admin.DateFieldListFilter),
+        ("started_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["name", "template__name", "purpose", "segment__name"]
     list_select_related = ["template", "sender", "sender__account"]
     autocomplete_fields = []
+    domain_errors = (CampaignError,)
     readonly_fields = [
         "status",
         "status_reason",
@@ -133,7 +284,6 @@ class CampaignAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "created_by",
-        "progress_panel",
         "results_panel",
         "required_consent_scope",
     ]
@@ -148,7 +298,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "retry_failed",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "status", "status_reason", "progress_panel"]}),
+        (None, {"fields": ["name", "status", "status_reason"]}),
         ("Results", {"fields": ["results_panel"]}),
         (
             "Message",
@@ -212,10 +362,8 @@ class CampaignAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def delete_model(self, request: HttpRequest, obj: Campaign) -> None:
-        try:
-            services.campaign_delete(campaign_id=obj.pk)
-        except CampaignError as error:
-            raise PermissionDenied(error.message) from error
+        # A refusal (a test send recorded meanwhile) is shown as a message by the mixin.
+        services.campaign_delete(campaign_id=obj.pk)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         for campaign in queryset:
@@ -247,38 +395,6 @@ class CampaignAdmin(admin.ModelAdmin):
         progress = campaign_progress(campaign)
         done = progress.total - progress.pending
         return f"{done:,} / {progress.total:,}"
-
-    @admin.display(description="progress")
-    def progress_panel(self, campaign: Campaign) -> str:
-        if campaign.pk is None or campaign.planned_at is None:
-            return "Not planned yet."
-        progress = campaign_progress(campaign)
-        done = progress.total - progress.pending
-        percent = round(100 * done / progress.total) if progress.total else 100
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td style='text-align:right'>{}</td></tr>",
-            ((status, f"{count:,}") for status, count in sorted(progress.by_status.items())),
-        )
-        funnel = " → ".join(f"{step} {count:,}" for step, count in progress.funnel.items())
-        eta = (
-            f", about {progress.eta_seconds:,.0f} s left"
-            if progress.eta_seconds and progress.pending
-            else ""
-        )
-        return format_html(
-            '<div style="background:#e5e7eb;width:320px;height:14px;border-radius:7px">'
-            '<div style="background:#16a34a;width:{}%;height:14px;border-radius:7px"></div></div>'
-            "<p>{} of {} settled ({}%), {:.1f} msg/s{}</p><p>{}</p><table>{}</table>",
-            percent,
-            f"{done:,}",
-            f"{progress.total:,}",
-            percent,
-            progress.rate_per_second,
-            eta,
-            funnel,
-            rows,
-        )
 
     @admin.display(description="results")
     def results_panel(self, campaign: Campaign) -> str:
@@ -335,19 +451,217 @@ class CampaignAdmin(admin.ModelAdmin):
     # --- Dry-run page ----------------------------------------------------------------------
 
     def get_urls(self) -> list:
+        def wrap(function: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            return self.admin_site.admin_view(function)
+
         return [
             path(
                 "<int:campaign_id>/dry-run/",
-                self.admin_site.admin_view(self.dry_run_view),
+                wrap(self.dry_run_view),
                 name="campaigns_campaign_dry_run",
             ),
             path(
                 "<int:campaign_id>/test-send/",
-                self.admin_site.admin_view(self.test_send_view),
+                wrap(self.test_send_view),
                 name="campaigns_campaign_test_send",
+            ),
+            path(
+                "<int:campaign_id>/progress.json",
+                wrap(self.progress_view),
+                name="campaigns_campaign_progress",
+            ),
+            path(
+                "<int:campaign_id>/funnel/",
+                wrap(self.funnel_view),
+                name="campaigns_campaign_funnel",
+            ),
+            path(
+                "<int:campaign_id>/do/<str:action>/",
+                wrap(self.page_action_view),
+                name="campaigns_campaign_page_action",
             ),
             *super().get_urls(),
         ]
+
+    # --- The campaign page: live progress, funnel, buttons ---------------------------------
+
+    def _may(self, request: HttpRequest, campaign: Campaign, permission: str) -> bool:
+        if permission == LAUNCH:
+            return self.has_launch_permission(request)
+        if permission == CHANGE:
+            return self.has_change_permission(request, campaign)
+        return self.has_view_permission(request, campaign)
+
+    def page_actions(
+        self, request: HttpRequest, campaign: Campaign, figures: CampaignFigures
+    ) -> list[dict[str, str]]:
+        """The buttons this staff member may use on this campaign in its current state."""
+        shown = []
+        for action in PAGE_ACTIONS.values():
+            if campaign.status not in action.offered_in:
+                continue
+            if not self._may(request, campaign, action.permission):
+                continue
+            if action.name == "retry_failed" and not figures.progress.by_status.get(
+                MessageStatus.FAILED
+            ):
+                continue
+            if action.name == "dry_run":
+                url = reverse("admin:campaigns_campaign_dry_run", args=[campaign.pk])
+            elif action.name == "test_send":
+                url = reverse("admin:campaigns_campaign_test_send", args=[campaign.pk])
+            else:
+                url = reverse(
+                    "admin:campaigns_campaign_page_action", args=[campaign.pk, action.name]
+                )
+            method = "post" if action.service and not action.question else "get"
+            shown.append({"name": action.name, "label": action.label, "url": url, "method": method})
+        return shown
+
+    def _live_context(self, request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+        figures = campaign_figures(campaign)
+        return {
+            "campaign": campaign,
+            "figures": figures,
+            "actions": self.page_actions(request, campaign, figures),
+            "show_funnel": figures.planned,
+            "funnel_url": reverse("admin:campaigns_campaign_funnel", args=[campaign.pk]),
+        }
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        campaign = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if campaign is not None and self.has_view_permission(request, campaign):
+            extra.update(self._live_context(request, campaign))
+            extra["live_url"] = reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _viewable(self, request: HttpRequest, campaign_id: int) -> Campaign:
+        campaign = get_object_or_404(
+            Campaign.objects.select_related("template", "sender"), pk=campaign_id
+        )
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        return campaign
+
+    def progress_view(self, request: HttpRequest, campaign_id: int) -> JsonResponse:
+        """What the campaign page polls: the figures, and the live fragment drawn from them
+        (`?part=funnel` for the funnel page's)."""
+        campaign = self._viewable(request, campaign_id)
+        context = self._live_context(request, campaign)
+        figures: CampaignFigures = context["figures"]
+        part = (
+            "admin/campaigns/campaign/_funnel.html"
+            if request.GET.get("part") == "funnel"
+            else "admin/campaigns/campaign/_live.html"
+        )
+        progress = figures.progress
+        # The admin's views are never cached (admin_view), so every poll reads fresh figures.
+        return JsonResponse(
+            {
+                "campaign": campaign.pk,
+                "status": campaign.status,
+                "status_label": campaign.get_status_display(),
+                "planned": figures.planned,
+                "total": progress.total,
+                "pending": progress.pending,
+                "settled": figures.settled,
+                "percent": figures.percent,
+                "by_status": progress.by_status,
+                "funnel": progress.funnel,
+                "failed_by_code": progress.failed_by_code,
+                "skipped_by_reason": progress.skipped_by_reason,
+                "rate_per_second": progress.rate_per_second,
+                "eta_seconds": progress.eta_seconds,
+                "poll_seconds": figures.poll_seconds,
+                "html": render_to_string(part, context, request=request),
+            }
+        )
+
+    def funnel_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
+        campaign = self._viewable(request, campaign_id)
+        live = reverse("admin:campaigns_campaign_progress", args=[campaign.pk])
+        context = {
+            **self.admin_site.each_context(request),
+            **self._live_context(request, campaign),
+            "title": f"Funnel: {campaign.name}",
+            "opts": self.model._meta,
+            "live_url": f"{live}?part=funnel",
+            "change_url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/funnel.html", context)
+
+    def page_action_view(self, request: HttpRequest, campaign_id: int, action: str) -> HttpResponse:
+        """A button of the campaign page: confirm first where it sends, then call the service;
+        a refusal comes back as an error message on the campaign page."""
+        page_action = PAGE_ACTIONS.get(action)
+        if page_action is None or page_action.service is None:
+            raise Http404("No such campaign action.")
+        campaign = self._viewable(request, campaign_id)
+        if not self._may(request, campaign, page_action.permission):
+            raise PermissionDenied
+        change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        confirmed = request.method == "POST" and (
+            not page_action.question or request.POST.get("confirm") == "yes"
+        )
+        if not confirmed:
+            return TemplateResponse(
+                request,
+                "admin/campaigns/campaign/action_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"{page_action.label}: {campaign.name}",
+                    "opts": self.model._meta,
+                    "campaign": campaign,
+                    "action": page_action,
+                    "facts": self._confirmation_facts(campaign, page_action),
+                    "change_url": change_url,
+                    "dry_run_url": (
+                        reverse("admin:campaigns_campaign_dry_run", args=[campaign.pk])
+                        if action in {"start", "schedule"}
+                        else ""
+                    ),
+                },
+            )
+        try:
+            page_action.service(campaign_id=campaign.pk)
+        except CampaignError as error:
+            self.message_user(request, f"{campaign.name}: {error.message}", messages.ERROR)
+            for field, problems in error.field_errors.items():
+                self.message_user(
+                    request, f"{campaign.name} — {field}: {'; '.join(problems)}", messages.ERROR
+                )
+        else:
+            self.message_user(request, f"{page_action.done} {campaign.name}.", messages.SUCCESS)
+        return HttpResponseRedirect(change_url)
+
+    def _confirmation_facts(self, campaign: Campaign, action: PageAction) -> list[str]:
+        facts = [f"Sender: {campaign.sender}", f"Template: {campaign.template}"]
+        if action.name in {"start", "schedule"}:
+            if campaign.segment_id is not None:
+                size = segment_contacts(campaign.segment).count()
+                scope = services.campaign_required_consent_scope(campaign)
+                facts.append(
+                    f"Segment {campaign.segment}: {size:,} contacts now; those without "
+                    f"{scope} consent are skipped."
+                )
+            if action.name == "schedule" and campaign.scheduled_at:
+                when = timezone.localtime(campaign.scheduled_at)
+                facts.append(f"Scheduled for {when:%Y-%m-%d %H:%M %Z}.")
+        else:
+            progress = campaign_progress(campaign)
+            if action.name == "retry_failed":
+                failed = progress.by_status.get(MessageStatus.FAILED, 0)
+                facts.append(f"{failed:,} messages failed so far.")
+            else:
+                facts.append(f"{progress.pending:,} messages not sent yet.")
+        return facts
 
     def test_send_view(self, request: HttpRequest, campaign_id: int) -> HttpResponse:
         """Confirm, then send the campaign's message to a staff number or a contact."""
@@ -409,11 +723,17 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def _dry_run_page(self, request: HttpRequest, campaign: Campaign) -> HttpResponse:
         result = campaign_dry_run(campaign_id=campaign.pk, sample_size=10)
+        figures = campaign_figures(campaign)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Dry run: {campaign.name}",
             "campaign": campaign,
             "result": asdict(result),
+            "actions": [
+                action
+                for action in self.page_actions(request, campaign, figures)
+                if action["name"] in {"start", "schedule", "test_send"}
+            ],
             "opts": self.model._meta,
             "change_url": reverse("admin:campaigns_campaign_change", args=[campaign.pk]),
         }
@@ -471,6 +791,23 @@ def _audit_csv_response(messages: QuerySet[Message]) -> StreamingHttpResponse:
     return response
 
 
+class TestSendFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("campaign", "Campaign messages"), ("test", "Test sends"), ("api", "API messages")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
+        if self.value() == "campaign":
+            return queryset.filter(campaign__isnull=False)
+        if self.value() == "test":
+            return queryset.filter(test_of_campaign__isnull=False)
+        if self.value() == "api":
+            return queryset.filter(campaign__isnull=True, test_of_campaign__isnull=True)
+        return queryset
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     """The outbound ledger: read-only, for support and compliance."""
@@ -488,8 +825,22 @@ class MessageAdmin(admin.ModelAdmin):
         "delivered_at",
         "read_at",
     ]
-    list_filter = ["status", "category", "pricing_category", "campaign"]
-    search_fields = ["wamid", "contact__phone", "idempotency_key"]
+    list_filter = [
+        "status",
+        TestSendFilter,
+        "category",
+        "pricing_category",
+        ("sent_at", admin.DateFieldListFilter),
+        "sender",
+        "campaign",
+    ]
+    search_fields = [
+        "=wamid",
+        "contact__phone",
+        "contact__external_id",
+        "=idempotency_key",
+        "campaign__name",
+    ]
     list_select_related = ["campaign", "test_of_campaign", "contact"]
     show_full_result_count = False
     inlines = [MessageStatusEventInline]

@@ -13,18 +13,21 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from campaigns.models import DataSource
 from campaigns.personalisation import breaker, invalidate
 from campaigns.personalisation.data_sources import (
+    DataSourceInUse,
     campaigns_using,
     data_source_delete,
     data_source_save,
     data_source_test,
     data_source_validation_errors,
 )
+from config.admin_tools import DomainErrorsAsMessages
 from contacts.models import Contact
 
 EDITABLE_FIELDS = (
@@ -64,8 +67,11 @@ class DataSourceForm(forms.ModelForm):
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(admin.ModelAdmin):
+class DataSourceAdmin(DomainErrorsAsMessages, admin.ModelAdmin):
     form = DataSourceForm
+    # Deleting a source a campaign started to use meanwhile, or saving one whose rules another
+    # change broke, comes back as a message.
+    domain_errors = (DataSourceInUse, ValidationError)
     list_display = (
         "name",
         "url_template",

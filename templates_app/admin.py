@@ -1,4 +1,8 @@
-"""Admin of the templates app: accounts, sender numbers, templates and their approval status."""
+"""Admin of the templates app: accounts, sender numbers, templates and their approval status.
+
+The template page shows a preview rendered with the template's example values, its status
+history, its other language variants and (a panel of the campaigns app) the campaigns using it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
+
+from config.admin_tools import DomainErrorsAsMessages, PanelsMixin
 
 from . import placeholders, services
 from .models import (
@@ -66,6 +72,7 @@ class SenderNumberInline(admin.TabularInline):
 @admin.register(WhatsAppAccount)
 class WhatsAppAccountAdmin(admin.ModelAdmin):
     list_display = ["name", "waba_id", "created_at"]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
     search_fields = ["name", "waba_id"]
     inlines = [SenderNumberInline]
     actions = ["sync_templates"]
@@ -151,8 +158,10 @@ class DraftForm(forms.ModelForm):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(DomainErrorsAsMessages, PanelsMixin, admin.ModelAdmin):
     form = DraftForm
+    # The form checks the rules first; a template submitted meanwhile comes back as a message.
+    domain_errors = (services.TemplateError,)
     list_display = [
         "name",
         "language",
@@ -165,7 +174,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "category", "language", "account", "quality_score"]
     list_select_related = ["account"]
-    search_fields = ["name", "meta_template_id"]
+    search_fields = ["name", "meta_template_id", "rejection_reason"]
     ordering = ["name", "language"]
     actions = ["submit_to_meta"]
     inlines = [TemplateStatusChangeInline]
@@ -177,6 +186,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         "last_synced_at",
         "preview",
         "variable_keys",
+        "other_languages",
     ]
 
     # --- Display -----------------------------------------------------------------------------
@@ -221,6 +231,13 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                     ),
                 )
             )
+        if values:
+            parts.append(
+                format_html(
+                    '<p style="color:#666"><small>Example values: {}</small></p>',
+                    "; ".join(f"{key} = {value}" for key, value in sorted(values.items())),
+                )
+            )
         problems = validate_values(template, values)
         if problems:
             parts.append(
@@ -243,6 +260,26 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             format_html_join("", "{}", ((part,) for part in parts)),
         )
 
+    @admin.display(description="other languages of this template")
+    def other_languages(self, template: MessageTemplate) -> SafeString:
+        variants = (
+            MessageTemplate.objects.filter(account_id=template.account_id, name=template.name)
+            .exclude(pk=template.pk)
+            .order_by("language")
+        )
+        links = [
+            format_html(
+                '<a href="{}">{}</a> ({})',
+                reverse("admin:templates_app_messagetemplate_change", args=[variant.pk]),
+                variant.language,
+                variant.get_status_display(),
+            )
+            for variant in variants
+        ]
+        if not links:
+            return format_html("{}", "none")
+        return format_html_join(", ", "{}", ((link,) for link in links))
+
     @admin.display(description="variable keys (what campaigns map values to)")
     def variable_keys(self, template: MessageTemplate) -> str:
         return ", ".join(variable.key for variable in variables(template)) or "none"
@@ -251,7 +288,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
-            return ["preview", "variable_keys"]
+            return ["preview", "variable_keys", "other_languages"]
         if obj.status != TemplateStatus.DRAFT:
             return [*self.form._meta.fields, *self._always_read_only]
         return ["account", "name", "language", *self._always_read_only]
@@ -270,6 +307,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             "quality_score",
             "meta_template_id",
             "last_synced_at",
+            "other_languages",
             "variable_keys",
             "preview",
             "components",

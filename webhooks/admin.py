@@ -14,7 +14,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from . import services
+from . import (
+    admin_panels,  # noqa: F401 - "messages received" on the contact page
+    services,
+)
 from .models import InboundMessage, UnmatchedStatus, WebhookDelivery, WebhookEvent
 
 # The raw body viewer shows at most this much (a delivery may be 3 MB).

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from config.admin_tools import DomainErrorsAsMessages
 from contacts import services
 from contacts.admin.forms import ConsentAuditFilterForm, ConsentRecordForm
 from contacts.errors import ContactError
@@ -41,8 +42,10 @@ EXPORT_COLUMNS = [
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(admin.ModelAdmin):
+class ConsentRecordAdmin(DomainErrorsAsMessages, admin.ModelAdmin):
     form = ConsentRecordForm
+    # A race with an erasure since the form was checked comes back as a message.
+    domain_errors = (ContactError,)
     list_display = [
         "captured_at",
         "contact",
@@ -98,21 +101,18 @@ class ConsentRecordAdmin(admin.ModelAdmin):
             if data["action"] == ConsentAction.OPT_IN
             else services.consent_record_opt_out
         )
-        try:
-            return recorder(
-                contact=data["contact"],
-                scope=data["scope"],
-                source=data["source"],
-                evidence=data["evidence"],
-                captured_at=data["captured_at"],
-                policy_version=data["policy_version"],
-                recorded_by=request.user,
-                recorded_via="admin",
-                ip_address=request.META.get("REMOTE_ADDR"),
-                user_agent=request.headers.get("user-agent", ""),
-            )
-        except ContactError as error:  # a race with an erasure since the form was checked
-            raise PermissionDenied(error.message) from error
+        return recorder(
+            contact=data["contact"],
+            scope=data["scope"],
+            source=data["source"],
+            evidence=data["evidence"],
+            captured_at=data["captured_at"],
+            policy_version=data["policy_version"],
+            recorded_by=request.user,
+            recorded_via="admin",
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=request.headers.get("user-agent", ""),
+        )
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # Stored by the service in save_form.

@@ -1,23 +1,30 @@
-"""Contacts and tags in the admin: search by any phone format, consent at a glance, erasure."""
+"""Contacts and tags in the admin: search by any phone format, consent at a glance, the 24-hour
+service window, erasure. Apps further along add their panels to the contact page (messages
+sent, messages received) through config.admin_tools."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+from config.admin_tools import DomainErrorsAsMessages, PanelsMixin
 from contacts import services
 from contacts.admin.forms import ContactForm
 from contacts.errors import ContactError
-from contacts.models import ConsentRecord, Contact, Tag
+from contacts.models import ConsentAction, ConsentRecord, ConsentScope, Contact, Tag
 from contacts.phones import InvalidPhoneNumber, normalise_phone
+from whatsapp.base import SERVICE_WINDOW
 
 
 @admin.register(Tag)
@@ -36,6 +43,7 @@ class ConsentTimelineInline(admin.TabularInline):
         "captured_at",
         "action",
         "scope",
+        "in_force",
         "source",
         "evidence",
         "recorded_at",
@@ -57,6 +65,37 @@ class ConsentTimelineInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="in force")
+    def in_force(self, record: ConsentRecord) -> str:
+        """Whether this record is the one that decides the contact's consent now, per kind of
+        message: the latest record (by capture time, then id) of that kind or of `all`."""
+        latest = _latest_record_per_kind(record.contact)
+        decided = [kind for kind, record_id in latest.items() if record_id == record.pk]
+        if not decided:
+            return "superseded"
+        state = "allowed" if record.action == ConsentAction.OPT_IN else "stopped"
+        return f"now: {' and '.join(decided)} {state}"
+
+
+_KINDS = (
+    ("marketing", {ConsentScope.MARKETING, ConsentScope.ALL}),
+    ("utility", {ConsentScope.UTILITY, ConsentScope.ALL}),
+)
+
+
+def _latest_record_per_kind(contact: Contact) -> dict[str, int]:
+    """Computed once per contact page (the inline's rows share the contact object)."""
+    latest = getattr(contact, "_latest_consent_per_kind", None)
+    if latest is None:
+        latest = {}
+        records = contact.consent_records.order_by("-captured_at", "-id").values_list("id", "scope")
+        for record_id, scope in records:
+            for kind, scopes in _KINDS:
+                if scope in scopes:
+                    latest.setdefault(kind, record_id)
+        contact._latest_consent_per_kind = latest
+    return latest
 
 
 class ConsentFilter(admin.SimpleListFilter):
@@ -80,6 +119,36 @@ class ConsentFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ServiceWindowFilter(admin.SimpleListFilter):
+    title = "24-hour service window"
+    parameter_name = "window"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("open", "Open (wrote in the last 24 h)"), ("closed", "Closed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        since = timezone.now() - SERVICE_WINDOW
+        if self.value() == "open":
+            return queryset.filter(last_inbound_at__gt=since)
+        if self.value() == "closed":
+            return queryset.exclude(last_inbound_at__gt=since)
+        return queryset
+
+
+def service_window_text(last_inbound_at: dt.datetime | None, *, now: dt.datetime) -> str:
+    """WhatsApp's customer-service window: free-form messages may be sent for 24 hours after
+    the person last wrote; outside it, only templates."""
+    if last_inbound_at is None:
+        return "Closed: this person never wrote to us; only templates can be sent."
+    until = last_inbound_at + SERVICE_WINDOW
+    shown = timezone.localtime(until).strftime("%Y-%m-%d %H:%M %Z")
+    if until <= now:
+        return f"Closed since {shown}; only templates can be sent."
+    left = until - now
+    hours, rest = divmod(int(left.total_seconds()), 3600)
+    return f"Open until {shown} ({hours} h {rest // 60:02d} min left): free-form replies allowed."
+
+
 class ErasedFilter(admin.SimpleListFilter):
     title = "erased"
     parameter_name = "erased"
@@ -94,8 +163,12 @@ class ErasedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(DomainErrorsAsMessages, PanelsMixin, admin.ModelAdmin):
     form = ContactForm
+    change_form_template = "admin/contacts/contact/change_form.html"
+    # The form checks every value first; a rule only the service can apply (a contact saved
+    # with the same phone meanwhile) is shown as a message rather than a server error.
+    domain_errors = (ContactError,)
     list_display = [
         "identity",
         "name",
@@ -105,11 +178,20 @@ class ContactAdmin(admin.ModelAdmin):
         "utility_allowed",
         "created_at",
     ]
-    list_filter = [ConsentFilter, ErasedFilter, "language", "created_at"]
+    list_filter = [
+        ConsentFilter,
+        ServiceWindowFilter,
+        ErasedFilter,
+        "language",
+        "tags",
+        "created_at",
+        ("last_inbound_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["phone", "name", "external_id", "wa_id", "whatsapp_user_id"]
     readonly_fields = [
         "wa_id",
         "current_consent",
+        "service_window",
         "last_inbound_at",
         "created_at",
         "updated_at",
@@ -143,12 +225,14 @@ class ContactAdmin(admin.ModelAdmin):
         if obj is not None:
             fieldsets.append(("Consent", {"fields": ["current_consent"]}))
             fieldsets.append(
+                ("WhatsApp", {"fields": ["service_window", "last_inbound_at"]}),
+            )
+            fieldsets.append(
                 (
                     "Record",
                     {
                         "fields": [
                             "wa_id",
-                            "last_inbound_at",
                             "created_at",
                             "updated_at",
                             "erased_at",
@@ -207,13 +291,38 @@ class ContactAdmin(admin.ModelAdmin):
             url = reverse("admin:contacts_consentrecord_change", args=[record_id])
             return format_html('allowed by <a href="{}">consent record #{}</a>', url, record_id)
 
-        add_url = reverse("admin:contacts_consentrecord_add") + f"?contact={contact.pk}"
         return format_html(
-            "Marketing: {}<br>Utility and authentication: {}<br><a href='{}'>Record consent</a>",
+            "Marketing: {}<br>Utility and authentication: {}",
             describe(contact.marketing_consent_id),
             describe(contact.utility_consent_id),
-            add_url,
         )
+
+    @admin.display(description="24-hour service window")
+    def service_window(self, contact: Contact) -> str:
+        return service_window_text(contact.last_inbound_at, now=timezone.now())
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Recording consent is a write of its own: offered only to those who may add records.
+        may_record = (
+            request.user.has_perm("contacts.add_consentrecord")
+            and unquote(object_id).isdigit()
+            and Contact.objects.not_erased().filter(pk=unquote(object_id)).exists()
+        )
+        extra = {
+            **(extra_context or {}),
+            "record_consent_url": (
+                reverse("admin:contacts_consentrecord_add") + f"?contact={unquote(object_id)}"
+                if may_record
+                else ""
+            ),
+        }
+        return super().change_view(request, object_id, form_url, extra)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -226,21 +335,6 @@ class ContactAdmin(admin.ModelAdmin):
         ):
             raise PermissionDenied
         return super().changelist_view(request, extra_context)
-
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # The form checks every value first; a rule only the service can apply (a contact saved
-        # with the same phone meanwhile) is shown as a message rather than a server error.
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except ContactError as error:
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(
         self, request: HttpRequest, obj: Contact, form: ContactForm, change: bool

@@ -34,7 +34,8 @@ class ContactImportAdmin(admin.ModelAdmin):
         "uploaded_by",
         "created_at",
     ]
-    list_filter = ["status", "created_at"]
+    list_filter = ["status", "created_at", "uploaded_by"]
+    search_fields = ["file_name", "uploaded_by__username", "=file_sha256"]
     list_select_related = ["uploaded_by"]
     fields = [
         "file_name",

@@ -10,16 +10,20 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from config.admin_tools import DomainErrorsAsMessages
 from contacts import services
 from contacts.admin.forms import SegmentForm
+from contacts.errors import ContactError
 from contacts.models import Segment
 from contacts.selectors import segment_contacts
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(DomainErrorsAsMessages, admin.ModelAdmin):
     form = SegmentForm
-    list_display = ["name", "required_consent", "updated_at"]
+    domain_errors = (ContactError,)
+    list_display = ["name", "required_consent", "created_by", "updated_at"]
+    list_filter = ["required_consent", ("updated_at", admin.DateFieldListFilter), "created_by"]
     search_fields = ["name", "description"]
     readonly_fields = ["audience_size", "created_by", "created_at", "updated_at"]
 

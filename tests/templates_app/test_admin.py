@@ -232,3 +232,60 @@ def test_submitted_templates_cannot_be_deleted_here(admin_client):
 
     assert response.status_code == 403
     assert MessageTemplate.objects.filter(pk=template.pk).exists()
+
+
+def test_the_change_page_links_the_other_languages_and_shows_the_example_values(admin_client):
+    english = MessageTemplateFactory()
+    portuguese = MessageTemplateFactory(account=english.account, language="pt_BR")
+    MessageTemplateFactory(language="es_ES")  # same name in another account: not a variant
+
+    page = admin_client.get(
+        reverse("admin:templates_app_messagetemplate_change", args=[english.pk])
+    ).content.decode()
+
+    variant = reverse("admin:templates_app_messagetemplate_change", args=[portuguese.pk])
+    assert f'<a href="{variant}">pt_BR</a> (Approved)' in page
+    assert "es_ES" not in page
+    assert "Example values: body.1 = Maria; body.2 = A-1042; body.3 = Friday;" in page
+
+
+def test_a_draft_submitted_meanwhile_is_a_message_not_a_server_error(admin_client, monkeypatch):
+    from templates_app import services
+
+    template = MessageTemplateFactory(draft=True)
+
+    def submitted_meanwhile(**values):
+        raise services.TemplateError(
+            f"Only drafts can be edited; {template} has been submitted to Meta."
+        )
+
+    monkeypatch.setattr(services, "template_update_draft", submitted_meanwhile)
+    change = reverse("admin:templates_app_messagetemplate_change", args=[template.pk])
+
+    response = admin_client.post(
+        change,
+        {
+            "category": "UTILITY",
+            "parameter_format": "POSITIONAL",
+            "components": json.dumps(
+                [
+                    {
+                        "type": "BODY",
+                        "text": "Hello {{1}}, your parcel is ready for collection today.",
+                        "example": {"body_text": [["Maria"]]},
+                    }
+                ]
+            ),
+            "status_changes-TOTAL_FORMS": "0",
+            "status_changes-INITIAL_FORMS": "0",
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == change
+    assert messages_of(response) == [
+        f"Only drafts can be edited; {template} has been submitted to Meta."
+    ]
+    template.refresh_from_db()
+    assert template.components == order_update_components()

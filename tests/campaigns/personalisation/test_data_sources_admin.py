@@ -127,3 +127,30 @@ def test_deleting_a_source_a_campaign_still_uses_is_refused(admin_client):
 
     assert "Campaign &#x27;Spring sale&#x27; maps variables to data source" in page.text
     assert DataSource.objects.count() == 1
+
+
+def test_a_source_taken_into_use_while_the_bulk_delete_was_confirmed_stays_with_a_message(
+    admin_client, monkeypatch
+):
+    from campaigns import admin_data_sources
+    from campaigns.personalisation.data_sources import DataSourceInUse
+
+    source = DataSourceFactory(name="loyalty")
+
+    def taken_into_use(*, data_source):
+        raise DataSourceInUse(["Spring sale"])
+
+    monkeypatch.setattr(admin_data_sources, "data_source_delete", taken_into_use)
+
+    response = admin_client.post(
+        LIST_URL,
+        {"action": "delete_selected", "_selected_action": [source.pk], "post": "yes"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert message_texts(response) == [
+        "This data source is used by campaign(s) that can still send: Spring sale. Change "
+        "their mapping first, or switch the source off."
+    ]
+    assert DataSource.objects.count() == 1
