@@ -30,6 +30,7 @@ import requests
 
 from campaigns.sending import RESERVATION_HORIZON_SECONDS
 
+from . import payloads
 from .environment import APP_SECRET, BenchEnvironment
 
 LEASE_SECONDS = 10
@@ -357,15 +358,9 @@ def all_match(truth: dict[int, str]) -> bool:
 
 
 def _status_body(message_id: int, wamid: str, recipient: str, status: str, timestamp: int) -> bytes:
-    status_object: dict = {
-        "id": wamid,
-        "status": status,
-        "timestamp": str(timestamp),
-        "recipient_id": recipient,
-        "biz_opaque_callback_data": f"tidings:{message_id}",
-    }
+    extra = {}
     if status == "failed":
-        status_object["errors"] = [
+        extra["errors"] = [
             {
                 "code": 131026,
                 "title": "Message undeliverable",
@@ -373,32 +368,24 @@ def _status_body(message_id: int, wamid: str, recipient: str, status: str, times
                 "error_data": {"details": "Message Undeliverable."},
             }
         ]
-    return _envelope({"statuses": [status_object]})
+    return _envelope(
+        {
+            "statuses": [
+                payloads.status(
+                    wamid=wamid,
+                    status=status,
+                    timestamp=timestamp,
+                    recipient=recipient,
+                    callback=f"tidings:{message_id}",
+                    **extra,
+                )
+            ]
+        }
+    )
 
 
 def _envelope(value: dict) -> bytes:
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "100000000000001",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550001234",
-                                "phone_number_id": "100000000000002",
-                            },
-                            **value,
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return payloads.encoded(payloads.messages_webhook(value))
 
 
 def _signature(body: bytes, secret: str = APP_SECRET) -> str:

@@ -22,13 +22,14 @@ import contextlib
 import hashlib
 import hmac
 import itertools
-import json
 import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
+
+from . import payloads
 
 WEBHOOK_RETRY_DELAYS = (1, 2, 4, 8, 15, 30, 60)
 
@@ -246,38 +247,22 @@ class StandIn:
             await self._post_statuses(session, batch, status)
 
     async def _post_statuses(self, session: ClientSession, batch: list[dict], status: str) -> None:
-        now = str(int(time.time()))
-        body = {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "100000000000001",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550001234",
-                                    "phone_number_id": "100000000000002",
-                                },
-                                "statuses": [
-                                    {
-                                        "id": item["wamid"],
-                                        "status": status,
-                                        "timestamp": now,
-                                        "recipient_id": item["to"].lstrip("+"),
-                                        "biz_opaque_callback_data": item["callback"],
-                                    }
-                                    for item in batch
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-        raw = json.dumps(body).encode()
+        now = int(time.time())
+        body = payloads.messages_webhook(
+            {
+                "statuses": [
+                    payloads.status(
+                        wamid=item["wamid"],
+                        status=status,
+                        timestamp=now,
+                        recipient=item["to"].lstrip("+"),
+                        callback=item["callback"],
+                    )
+                    for item in batch
+                ]
+            }
+        )
+        raw = payloads.encoded(body)
         signature = hmac.new(self.app_secret.encode(), raw, hashlib.sha256).hexdigest()
         # Like Meta, deliver again what was not answered 200 (Meta keeps trying for days; this
         # bounded run gives up after about two minutes).

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import payloads
 from .environment import APP_SECRET
 
 WRK_SCRIPT = """
@@ -50,9 +50,6 @@ request = function()
   return requests[counter]
 end
 """
-
-PHONE_NUMBER_ID = "100000000000002"
-WABA_ID = "100000000000001"
 
 
 @dataclass
@@ -123,42 +120,30 @@ def status_body(
     *, wamid: str, recipient: str, status: str, timestamp: int, message_id: int
 ) -> bytes:
     """One status webhook in Meta's shape (one entry, one change, one status)."""
-    status_object: dict = {
-        "id": wamid,
-        "status": status,
-        "timestamp": str(timestamp),
-        "recipient_id": recipient,
-        "biz_opaque_callback_data": f"tidings:{message_id}",
-    }
+    extra = {}
     if status == "delivered":
-        status_object["pricing"] = {
+        extra["pricing"] = {
             "billable": True,
             "pricing_model": "PMP",
             "category": "utility",
             "type": "regular",
         }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
+    return payloads.encoded(
+        payloads.messages_webhook(
             {
-                "id": WABA_ID,
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550001234",
-                                "phone_number_id": PHONE_NUMBER_ID,
-                            },
-                            "statuses": [status_object],
-                        },
-                    }
-                ],
+                "statuses": [
+                    payloads.status(
+                        wamid=wamid,
+                        status=status,
+                        timestamp=timestamp,
+                        recipient=recipient,
+                        callback=f"tidings:{message_id}",
+                        **extra,
+                    )
+                ]
             }
-        ],
-    }
-    return json.dumps(body, separators=(",", ":")).encode()
+        )
+    )
 
 
 def write_requests(messages: list[tuple[int, str, str]], path: Path) -> int:
