@@ -15,6 +15,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.errors import Conflict
 from config.api.permissions import requires_permissions
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, normalise_phone
@@ -51,11 +52,6 @@ def as_validation_error(error: CampaignError) -> serializers.ValidationError:
     if error.field_errors:
         return serializers.ValidationError(error.field_errors)
     return serializers.ValidationError([error.message])
-
-
-class Conflict(serializers.ValidationError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
 
 
 class CampaignFilter(django_filters.FilterSet):
@@ -247,7 +243,7 @@ class MessageViewSet(
             # First, so a replay costs one lookup and answers as the original did (201).
             replayed = message_replay(idempotency_key=idempotency_key, fingerprint=fingerprint)
         except IdempotencyConflict as error:
-            raise Conflict([error.message]) from error
+            raise Conflict(error.message) from error
         if replayed is not None:
             return Response(MessageSerializer(replayed).data, status=status.HTTP_201_CREATED)
         data = MessageCreateSerializer(data=request.data)
@@ -271,7 +267,7 @@ class MessageViewSet(
                 valid_for=dt.timedelta(seconds=valid_for) if valid_for else None,
             )
         except IdempotencyConflict as error:
-            raise Conflict([error.message]) from error
+            raise Conflict(error.message) from error
         except CampaignError as error:
             raise as_validation_error(error) from error
         # A concurrent duplicate that lost the race is a replay too: the original's answer.

@@ -37,3 +37,7 @@ WHATSAPP_ACCESS_TOKEN_FILE = ""
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 WHATSAPP_SANDBOX_WEBHOOK_URL = ""
+# No request budget by default: the suite makes thousands of API calls from one address; the
+# throttling tests set their own rates.
+TIDINGS_API_THROTTLE_RATE = None
+TIDINGS_API_ANON_THROTTLE_RATE = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contacts import validation
@@ -31,6 +32,14 @@ def no_nul_characters(value: Any) -> None:
         ) from None
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "string", "description": "Tag names separated by commas."},
+        ]
+    }
+)
 class TagsInputField(serializers.Field):
     """A list of tag names, or one string of them separated by commas."""
 
