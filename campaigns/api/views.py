@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from config.api.errors import Conflict
 from config.api.permissions import requires_permissions
+from config.api.schema import ErrorResponse409Serializer
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, normalise_phone
 
@@ -32,6 +33,7 @@ from ..transactional import (
     request_fingerprint,
     scoped_key,
 )
+from . import examples
 from .serializers import (
     CampaignInputSerializer,
     CampaignSerializer,
@@ -81,7 +83,11 @@ class CampaignViewSet(
             return [IsAuthenticated(), CAN_CHANGE()]
         return super().get_permissions()
 
-    @extend_schema(request=CampaignInputSerializer, responses={201: CampaignSerializer})
+    @extend_schema(
+        request=CampaignInputSerializer,
+        responses={201: CampaignSerializer},
+        examples=examples.CAMPAIGN_CREATE,
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = CampaignInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -126,7 +132,12 @@ class CampaignViewSet(
     def schedule(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.campaign_schedule)
 
-    @extend_schema(request=None, responses=CampaignSerializer)
+    @extend_schema(
+        request=None,
+        responses=CampaignSerializer,
+        summary="Start now: plan the audience, then dispatch (needs launch_campaign)",
+        examples=examples.START,
+    )
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.campaign_start)
@@ -151,7 +162,12 @@ class CampaignViewSet(
     def retry_failed(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.campaign_retry_failed)
 
-    @extend_schema(request=DryRunInputSerializer, responses=DryRunSerializer)
+    @extend_schema(
+        request=DryRunInputSerializer,
+        responses=DryRunSerializer,
+        summary="Plan and render without sending: audience, exclusions, sample messages",
+        examples=examples.DRY_RUN,
+    )
     @action(detail=True, methods=["post"], url_path="dry-run")
     def dry_run(self, request: Request, pk: str | None = None) -> Response:
         campaign = self.get_object()
@@ -232,7 +248,9 @@ class MessageViewSet(
                 "the same key with another body is refused with 409.",
             )
         ],
-        responses={201: MessageSerializer},
+        responses={201: MessageSerializer, 409: ErrorResponse409Serializer},
+        summary="Send one template message to one contact (idempotent with Idempotency-Key)",
+        examples=examples.MESSAGE_CREATE,
     )
     def create(self, request: Request) -> Response:
         idempotency_key = scoped_key(

@@ -1,4 +1,4 @@
-"""OpenAPI pieces shared by every app: the error bodies, and the pagination of every list.
+"""OpenAPI pieces shared by every app: the schema generator and the error bodies.
 
 drf-standardized-errors would describe each 400 with one component per input field and an enum
 of the codes DRF's own validators raise. Real 400s also carry the codes of the business rules
@@ -9,7 +9,9 @@ calls invalid; so every 400 is described by one honest shape instead.
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample
-from rest_framework import pagination, serializers
+from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAutoSchema
+from drf_standardized_errors.openapi_serializers import ClientErrorEnum
+from rest_framework import serializers
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -25,9 +27,12 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
+ERROR_400_TYPES = [("validation_error", "validation_error"), ("client_error", "client_error")]
+
+
 class ErrorResponse400Serializer(serializers.Serializer):
     type = serializers.ChoiceField(
-        choices=[("validation_error", "validation_error"), ("client_error", "client_error")],
+        choices=ERROR_400_TYPES,
         help_text="`validation_error` for refused input (one entry per problem), `client_error` "
         "for a body that could not be parsed.",
     )
@@ -45,7 +50,7 @@ def _client_error(status_code: int, error_code: str) -> type[serializers.Seriali
             ref_name = f"Error{status_code}"
 
     class Response(serializers.Serializer):
-        type = serializers.ChoiceField(choices=[("client_error", "client_error")])
+        type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
         errors = OneError(many=True)
 
         class Meta:
@@ -58,16 +63,22 @@ ErrorResponse409Serializer = _client_error(409, "conflict")
 ErrorResponse413Serializer = _client_error(413, "request_too_large")
 
 
-class PageNumberPagination(pagination.PageNumberPagination):
-    """`?page=2`, and `?page_size=` up to 500 (50 by default)."""
-
-    page_size_query_param = "page_size"
-    max_page_size = 500
-
-
 def validation_error_example(attr: str | None, detail: str, code: str = "invalid") -> dict:
     return {"type": "validation_error", "errors": [{"code": code, "detail": detail, "attr": attr}]}
 
 
 def error_example(name: str, value: dict, status_code: int = 400) -> OpenApiExample:
     return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status_code)])
+
+
+class AutoSchema(StandardizedErrorsAutoSchema):
+    """Adds the 413 that any request body over DATA_UPLOAD_MAX_MEMORY_SIZE gets."""
+
+    def _should_add_error_response(self, responses: dict, status_code: str) -> bool:
+        if status_code == "413":
+            return (
+                status_code not in responses
+                and self.method in ("POST", "PUT", "PATCH")
+                and self.get_request_serializer() is not None
+            )
+        return super()._should_add_error_response(responses, status_code)

@@ -24,6 +24,7 @@ from templates_app.models import (
 )
 from templates_app.rendering import render, validate_values
 
+from . import examples
 from .serializers import (
     DraftInputSerializer,
     MessageTemplateSerializer,
@@ -138,7 +139,12 @@ class MessageTemplateViewSet(
         results = services.template_sync()
         return Response(SyncOutputSerializer({"accounts": results}).data)
 
-    @extend_schema(request=PreviewInputSerializer, responses={200: PreviewOutputSerializer})
+    @extend_schema(
+        request=PreviewInputSerializer,
+        responses={200: PreviewOutputSerializer},
+        summary="Render the template with values, and list what Meta would refuse",
+        examples=examples.PREVIEW,
+    )
     @action(
         detail=True,
         methods=["post"],
@@ -167,9 +173,13 @@ class MessageTemplateViewSet(
         }
         return Response(PreviewOutputSerializer(output).data)
 
-    @extend_schema(request=None, responses={200: StatusChangeSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        request=None,
+        responses={200: StatusChangeSerializer(many=True)},
+        summary="The template's status changes, newest first (paginated)",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request: Request, pk: str | None = None) -> Response:
         template = self.get_object()
-        changes = selectors.template_status_history(template)
-        return Response(StatusChangeSerializer(changes, many=True).data)
+        page = self.paginate_queryset(selectors.template_status_history(template))
+        return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)
