@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import asdict
 from typing import Any
 
-import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api.errors import Conflict
+from config.api.filters import FilterSet
 from config.api.permissions import requires_permissions
 from config.api.schema import ErrorResponse409Serializer
 from contacts.models import Contact
@@ -56,7 +56,7 @@ def as_validation_error(error: CampaignError) -> serializers.ValidationError:
     return serializers.ValidationError([error.message])
 
 
-class CampaignFilter(django_filters.FilterSet):
+class CampaignFilter(FilterSet):
     class Meta:
         model = Campaign
         fields = {"status": ["exact"], "name": ["icontains"], "template": ["exact"]}
@@ -208,7 +208,7 @@ class CampaignViewSet(
         return Response(ProgressSerializer(campaign_progress(campaign).as_dict()).data)
 
 
-class MessageFilter(django_filters.FilterSet):
+class MessageFilter(FilterSet):
     class Meta:
         model = Message
         fields = {

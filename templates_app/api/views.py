@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.filters import FilterSet
 from config.api.permissions import requires_permissions
 from templates_app import placeholders, selectors, services
 from templates_app.models import (
@@ -53,7 +54,7 @@ def validation_error(error: services.TemplateError) -> serializers.ValidationErr
     return serializers.ValidationError(dict(by_field))
 
 
-class MessageTemplateFilter(django_filters.FilterSet):
+class MessageTemplateFilter(FilterSet):
     status = django_filters.ChoiceFilter(choices=TemplateStatus.choices)
     category = django_filters.ChoiceFilter(choices=TemplateCategory.choices)
     language = django_filters.CharFilter(method="filter_language")
