@@ -236,6 +236,12 @@ class SegmentViewSet(viewsets.ModelViewSet):
         except ContactError as error:
             raise validation_error(error) from error
 
+    def perform_destroy(self, instance: Segment) -> None:
+        try:
+            services.segment_delete(segment=instance)
+        except ContactError as error:
+            raise validation_error(error) from error
+
     @extend_schema(responses={200: SegmentCountSerializer}, summary="How many contacts match now")
     @action(detail=True, methods=["get"])
     def count(self, request: Request, pk: str) -> Response:
