@@ -200,7 +200,9 @@ class BulkUpsertOutputSerializer(serializers.Serializer):
 
 
 class ConsentRecordSerializer(serializers.ModelSerializer):
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recorded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ConsentRecord
@@ -280,7 +282,9 @@ class SegmentCountSerializer(serializers.Serializer):
 
 
 class ContactImportSerializer(serializers.ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploaded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ContactImport
