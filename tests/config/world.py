@@ -31,6 +31,7 @@ from tests.campaigns.factories import (
 )
 from tests.campaigns.personalisation.factories import DataSourceFactory
 from tests.templates_app.factories import UserFactory
+from whatsapp import reset_provider
 
 # Every group, and whether its members are staff (may log into the admin).
 ROLES = {
@@ -72,6 +73,9 @@ def member_of(group_name: str, *, staff: bool, username: str | None = None):
 
 
 def build_world() -> World:
+    # The sandbox provider is cached with the state directory of the test that first used it;
+    # this test's sandbox (in its own tmp directory) must not remember templates submitted before.
+    reset_provider()
     template = MessageTemplateFactory()
     sender = SenderNumberFactory(account=template.account)
     contact = ContactFactory(name="Maria", external_id="C-1042")
