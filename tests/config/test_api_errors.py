@@ -8,9 +8,11 @@ import json
 
 import pytest
 from django.core.cache import cache
+from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from campaigns.models import Message
+from config.api import errors
 from contacts.models import Contact, ContactImport
 from tests.config.world import World, build_world
 
@@ -263,3 +265,15 @@ def test_every_documented_error_response_uses_the_one_format():
         if status.startswith("4")
     }
     assert shapes == {frozenset({"type", "errors"})}
+
+
+def test_a_500_outside_drf_is_json_under_the_api_and_a_page_elsewhere():
+    api = errors.server_error(RequestFactory().get("/api/v1/contacts/"))
+    page = errors.server_error(RequestFactory().get("/admin/"))
+
+    assert api.status_code == page.status_code == 500
+    assert json.loads(api.content) == {
+        "type": "server_error",
+        "errors": [{"code": "error", "detail": "Server Error (500)", "attr": None}],
+    }
+    assert not page["Content-Type"].startswith("application/json")
