@@ -27,6 +27,8 @@ from django.core.exceptions import ImproperlyConfigured
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _ABSENT = object()
+# The periods DRF's throttles read (only the first letter counts there, so be strict here).
+_RATE_PERIODS = frozenset({"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"})
 # The URL schemes django-environ maps to the two database engines Tidings supports.
 DATABASE_SCHEMES = frozenset({"postgres", "postgresql", "pgsql", "sqlite"})
 _CURRENCY_CODE = re.compile(r"^[A-Za-z]{3}$")
@@ -163,6 +165,22 @@ class StrictEnv(environ.Env):
                 )
             rates[category.strip().lower().replace("-", "_")] = price
         return rates
+
+    def request_rate(self, var: str, default: Any = environ.Env.NOTSET) -> str | None:
+        """A request rate such as ``600/minute`` (DRF's throttle format: a count, a slash and
+        second, minute, hour or day); ``off`` or empty disables the limit (None)."""
+        raw = self._raw(var, default)
+        if raw is _ABSENT:
+            return default
+        if raw.lower() in {"", "off", "none"}:
+            return None
+        count, _, period = raw.partition("/")
+        if not count.isdigit() or int(count) < 1 or period.lower() not in _RATE_PERIODS:
+            raise ImproperlyConfigured(
+                f"{var} must be a rate such as 600/minute (per second, minute, hour or day) "
+                f"or off, not {raw!r}"
+            )
+        return f"{int(count)}/{period.lower()}"
 
     def database(self, var: str, default: str) -> dict[str, Any]:
         """Django's DATABASES entry for a postgres:// or sqlite:/// URL that names a database.

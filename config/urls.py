@@ -31,6 +31,10 @@ urlpatterns = [
     path("metrics", operations_views.metrics, name="metrics"),
 ]
 
+# Unknown URLs under /api/ answer in the API's error format; elsewhere Django's usual pages.
+handler404 = "config.api.errors.not_found"
+handler500 = "config.api.errors.server_error"
+
 admin.site.site_header = "Tidings"
 admin.site.site_title = "Tidings"
 admin.site.index_title = "WhatsApp messaging"

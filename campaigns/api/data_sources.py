@@ -38,6 +38,12 @@ EDITABLE_FIELDS = (
 )
 
 
+URL_TEMPLATE_HELP = (
+    "The customer's URL with the key's placeholder, e.g. "
+    "https://crm.example.com/v1/customers/{external_id} (a template, so not itself a URI)."
+)
+
+
 class CanChangeDataSources(BasePermission):
     """For POST actions that are neither creations nor plain reads: calling the source with its
     secret, or flushing its cache, is what changing a data source allows."""
@@ -50,6 +56,7 @@ class CanChangeDataSources(BasePermission):
 
 
 class DataSourceOutputSerializer(serializers.ModelSerializer):
+    url_template = serializers.CharField(read_only=True, help_text=URL_TEMPLATE_HELP)
     circuit_open = serializers.SerializerMethodField(
         help_text="True while the circuit breaker keeps Tidings from calling this source."
     )
@@ -72,6 +79,8 @@ class DataSourceOutputSerializer(serializers.ModelSerializer):
 
 class DataSourceInputSerializer(serializers.ModelSerializer):
     """The editable fields; the rules across fields are checked by `data_source_save`."""
+
+    url_template = serializers.CharField(max_length=500, help_text=URL_TEMPLATE_HELP)
 
     class Meta:
         model = DataSource

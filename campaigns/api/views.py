@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import asdict
 from typing import Any
 
-import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,7 +14,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.errors import Conflict
+from config.api.filters import FilterSet
 from config.api.permissions import requires_permissions
+from config.api.schema import ErrorResponse409Serializer
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, normalise_phone
 
@@ -32,6 +34,7 @@ from ..transactional import (
     request_fingerprint,
     scoped_key,
 )
+from . import examples
 from .serializers import (
     CampaignInputSerializer,
     CampaignSerializer,
@@ -54,12 +57,7 @@ def as_validation_error(error: CampaignError) -> serializers.ValidationError:
     return serializers.ValidationError([error.message])
 
 
-class Conflict(serializers.ValidationError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-class CampaignFilter(django_filters.FilterSet):
+class CampaignFilter(FilterSet):
     class Meta:
         model = Campaign
         fields = {"status": ["exact"], "name": ["icontains"], "template": ["exact"]}
@@ -86,7 +84,11 @@ class CampaignViewSet(
             return [IsAuthenticated(), CAN_CHANGE()]
         return super().get_permissions()
 
-    @extend_schema(request=CampaignInputSerializer, responses={201: CampaignSerializer})
+    @extend_schema(
+        request=CampaignInputSerializer,
+        responses={201: CampaignSerializer},
+        examples=examples.CAMPAIGN_CREATE,
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = CampaignInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -131,7 +133,12 @@ class CampaignViewSet(
     def schedule(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.campaign_schedule)
 
-    @extend_schema(request=None, responses=CampaignSerializer)
+    @extend_schema(
+        request=None,
+        responses=CampaignSerializer,
+        summary="Start now: plan the audience, then dispatch (needs launch_campaign)",
+        examples=examples.START,
+    )
     @action(detail=True, methods=["post"])
     def start(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.campaign_start)
@@ -156,7 +163,12 @@ class CampaignViewSet(
     def retry_failed(self, request: Request, pk: str | None = None) -> Response:
         return self._transition(request, services.campaign_retry_failed)
 
-    @extend_schema(request=DryRunInputSerializer, responses=DryRunSerializer)
+    @extend_schema(
+        request=DryRunInputSerializer,
+        responses=DryRunSerializer,
+        summary="Plan and render without sending: audience, exclusions, sample messages",
+        examples=examples.DRY_RUN,
+    )
     @action(detail=True, methods=["post"], url_path="dry-run")
     def dry_run(self, request: Request, pk: str | None = None) -> Response:
         campaign = self.get_object()
@@ -201,7 +213,7 @@ class CampaignViewSet(
         return Response(CampaignStatsSerializer(stats).data)
 
 
-class MessageFilter(django_filters.FilterSet):
+class MessageFilter(FilterSet):
     class Meta:
         model = Message
         fields = {
@@ -241,7 +253,9 @@ class MessageViewSet(
                 "the same key with another body is refused with 409.",
             )
         ],
-        responses={201: MessageSerializer},
+        responses={201: MessageSerializer, 409: ErrorResponse409Serializer},
+        summary="Send one template message to one contact (idempotent with Idempotency-Key)",
+        examples=examples.MESSAGE_CREATE,
     )
     def create(self, request: Request) -> Response:
         idempotency_key = scoped_key(
@@ -252,7 +266,7 @@ class MessageViewSet(
             # First, so a replay costs one lookup and answers as the original did (201).
             replayed = message_replay(idempotency_key=idempotency_key, fingerprint=fingerprint)
         except IdempotencyConflict as error:
-            raise Conflict([error.message]) from error
+            raise Conflict(error.message) from error
         if replayed is not None:
             return Response(MessageSerializer(replayed).data, status=status.HTTP_201_CREATED)
         data = MessageCreateSerializer(data=request.data)
@@ -276,7 +290,7 @@ class MessageViewSet(
                 valid_for=dt.timedelta(seconds=valid_for) if valid_for else None,
             )
         except IdempotencyConflict as error:
-            raise Conflict([error.message]) from error
+            raise Conflict(error.message) from error
         except CampaignError as error:
             raise as_validation_error(error) from error
         # A concurrent duplicate that lost the race is a replay too: the original's answer.

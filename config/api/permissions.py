@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
+
+
+def refuse_unknown_method(request: Request, view: Any) -> None:
+    """A verb the endpoint does not have is a 405 for everyone who is logged in, not a 403 for
+    those who lack a permission that no verb would use (DRF checks permissions first)."""
+    method = request.method.lower()
+    if method != "options" and not callable(getattr(view, method, None)):
+        raise MethodNotAllowed(request.method)
 
 
 class ModelPermissionsIncludingView(DjangoModelPermissions):
@@ -23,6 +32,11 @@ class ModelPermissionsIncludingView(DjangoModelPermissions):
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
 
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.user and request.user.is_authenticated:
+            refuse_unknown_method(request, view)
+        return super().has_permission(request, view)
+
 
 def requires_permissions(*permissions: str) -> type[BasePermission]:
     """A permission class for actions whose HTTP verb does not say what they do (a POST that
@@ -30,6 +44,8 @@ def requires_permissions(*permissions: str) -> type[BasePermission]:
 
     class RequiresPermissions(BasePermission):
         def has_permission(self, request: Request, view: Any) -> bool:
+            if request.user and request.user.is_authenticated:
+                refuse_unknown_method(request, view)
             return bool(request.user and request.user.has_perms(permissions))
 
     return RequiresPermissions

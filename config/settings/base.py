@@ -517,11 +517,33 @@ REST_FRAMEWORK = {
     ],
     # One error format for every 4xx: {"type": ..., "errors": [{"code", "detail", "attr"}]}.
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    # One request budget per API token (per user for session logins), one per address for
+    # anonymous requests; over it: 429 with Retry-After. Rates are read per request from the
+    # two settings below.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.api.throttling.TokenRateThrottle",
+        "config.api.throttling.AnonymousRateThrottle",
+    ],
 }
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "config.api.errors.ApiExceptionHandler",
+    "ERROR_SCHEMAS": {
+        "400": "config.api.schema.ErrorResponse400Serializer",
+        "413": "config.api.schema.ErrorResponse413Serializer",
+    },
+    "ALLOWED_ERROR_STATUS_CODES": [
+        *("400", "401", "403", "404", "405", "406", "413", "415", "429", "500")
+    ],
+}
+# Requests per API token, and per client address without credentials ("off" disables).
+TIDINGS_API_THROTTLE_RATE = env.request_rate("TIDINGS_API_THROTTLE_RATE", default="1200/minute")
+TIDINGS_API_ANON_THROTTLE_RATE = env.request_rate(
+    "TIDINGS_API_ANON_THROTTLE_RATE", default="60/minute"
+)
 _ERROR_ENUMS = "drf_standardized_errors.openapi_serializers"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tidings API",
@@ -544,9 +566,14 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": f"{_ERROR_ENUMS}.ErrorCode415Enum.choices",
         "ErrorCode429Enum": f"{_ERROR_ENUMS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERROR_ENUMS}.ErrorCode500Enum.choices",
+        "Error400TypeEnum": "config.api.schema.ERROR_400_TYPES",
         # Contacts: names for choice sets whose field names other apps use too.
         "ConsentSourceEnum": "contacts.models.ConsentSource.choices",
         "ContactImportStatusEnum": "contacts.models.ContactImportStatus.choices",
+        # Every app has a `status`: one name per choice set.
+        "TemplateStatusEnum": "templates_app.models.TemplateStatus.choices",
+        "CampaignStatusEnum": "campaigns.models.CampaignStatus.choices",
+        "MessageStatusEnum": "campaigns.models.MessageStatus.choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_standardized_errors.openapi_hooks.postprocess_schema_enums"],
 }

@@ -39,3 +39,7 @@ WHITENOISE_AUTOREFRESH = True
 WHATSAPP_SANDBOX_WEBHOOK_URL = ""
 # The receivers of the outbound event tests listen on 127.0.0.1.
 TIDINGS_SUBSCRIPTION_ALLOW_PRIVATE_URLS = True
+# No request budget by default: the suite makes thousands of API calls from one address; the
+# throttling tests set their own rates.
+TIDINGS_API_THROTTLE_RATE = None
+TIDINGS_API_ANON_THROTTLE_RATE = None

@@ -6,12 +6,13 @@ import django_filters
 from django.db.models import QuerySet
 from rest_framework.exceptions import ValidationError
 
-from contacts.models import Contact, Segment
+from config.api.filters import FilterSet, UtcDateTimeFilter
+from contacts.models import ConsentRecord, Contact, ContactImport, Segment
 from contacts.phones import InvalidPhoneNumber, normalise_phone
 from contacts.selectors import SCOPE_COLUMNS, contacts_with_tag, segment_contacts
 
 
-class ContactFilter(django_filters.FilterSet):
+class ContactFilter(FilterSet):
     tag = django_filters.CharFilter(method="filter_tag", help_text="Contacts with this tag.")
     segment = django_filters.ModelChoiceFilter(
         queryset=Segment.objects.all(), method="filter_segment", help_text="A segment id."
@@ -52,3 +53,35 @@ class ContactFilter(django_filters.FilterSet):
             return queryset.filter(phone=normalise_phone(value))
         except InvalidPhoneNumber as error:
             raise ValidationError({"phone": [f"Phone {error}."]}) from error
+
+
+class ConsentRecordFilter(FilterSet):
+    captured_after = UtcDateTimeFilter(
+        field_name="captured_at", lookup_expr="gte", help_text="Given at or after this time."
+    )
+    captured_before = UtcDateTimeFilter(
+        field_name="captured_at", lookup_expr="lt", help_text="Given before this time."
+    )
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["action", "scope", "source", "captured_after", "captured_before"]
+
+
+class SegmentFilter(FilterSet):
+    name = django_filters.CharFilter(
+        lookup_expr="icontains", help_text="Segments whose name contains this, ignoring case."
+    )
+
+    class Meta:
+        model = Segment
+        fields = ["name", "required_consent"]
+
+
+class ContactImportFilter(FilterSet):
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = ContactImport
+        fields = ["status", "created_after", "created_before"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from contacts import validation
@@ -31,6 +32,14 @@ def no_nul_characters(value: Any) -> None:
         ) from None
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "string", "description": "Tag names separated by commas."},
+        ]
+    }
+)
 class TagsInputField(serializers.Field):
     """A list of tag names, or one string of them separated by commas."""
 
@@ -191,7 +200,9 @@ class BulkUpsertOutputSerializer(serializers.Serializer):
 
 
 class ConsentRecordSerializer(serializers.ModelSerializer):
-    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    recorded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ConsentRecord
@@ -271,7 +282,9 @@ class SegmentCountSerializer(serializers.Serializer):
 
 
 class ContactImportSerializer(serializers.ModelSerializer):
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    uploaded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ContactImport

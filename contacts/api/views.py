@@ -22,9 +22,17 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.errors import PayloadTooLarge
 from config.api.permissions import requires_permissions
+from config.api.schema import ErrorResponse413Serializer
 from contacts import services
-from contacts.api.filters import ContactFilter
+from contacts.api import examples
+from contacts.api.filters import (
+    ConsentRecordFilter,
+    ContactFilter,
+    ContactImportFilter,
+    SegmentFilter,
+)
 from contacts.api.serializers import (
     BulkUpsertInputSerializer,
     BulkUpsertOutputSerializer,
@@ -69,7 +77,11 @@ class ContactViewSet(
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
 
-    @extend_schema(request=ContactInputSerializer, responses={201: ContactSerializer})
+    @extend_schema(
+        request=ContactInputSerializer,
+        responses={201: ContactSerializer},
+        examples=examples.CONTACT_CREATE,
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self._input(request, partial=False)
         try:
@@ -92,6 +104,7 @@ class ContactViewSet(
         request=BulkUpsertInputSerializer,
         responses={200: BulkUpsertOutputSerializer},
         summary="Create or update up to 1,000 contacts, with one result per item",
+        examples=examples.BULK_UPSERT,
     )
     @action(
         detail=False,
@@ -162,6 +175,7 @@ class ContactConsentViewSet(
 
     serializer_class = ConsentRecordSerializer
     queryset = ConsentRecord.objects.select_related("recorded_by")
+    filterset_class = ConsentRecordFilter
 
     def get_queryset(self) -> QuerySet[ConsentRecord]:
         return super().get_queryset().filter(contact=self.contact).order_by("-captured_at", "-id")
@@ -172,7 +186,12 @@ class ContactConsentViewSet(
             self._contact = get_object_or_404(Contact, pk=self.kwargs["contact_pk"])
         return self._contact
 
-    @extend_schema(request=ConsentInputSerializer, responses={201: ConsentRecordSerializer})
+    @extend_schema(
+        request=ConsentInputSerializer,
+        responses={201: ConsentRecordSerializer},
+        summary="Record an opt-in or opt-out (appended to the ledger)",
+        examples=examples.CONSENT_CREATE,
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = ConsentInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -199,6 +218,7 @@ class ContactConsentViewSet(
 class SegmentViewSet(viewsets.ModelViewSet):
     queryset = Segment.objects.all()
     serializer_class = SegmentSerializer
+    filterset_class = SegmentFilter
 
     def perform_create(self, serializer: SegmentSerializer) -> None:
         try:
@@ -213,6 +233,12 @@ class SegmentViewSet(viewsets.ModelViewSet):
             serializer.instance = services.segment_update(
                 segment=serializer.instance, **serializer.validated_data
             )
+        except ContactError as error:
+            raise validation_error(error) from error
+
+    def perform_destroy(self, instance: Segment) -> None:
+        try:
+            services.segment_delete(segment=instance)
         except ContactError as error:
             raise validation_error(error) from error
 
@@ -252,9 +278,14 @@ class ContactImportViewSet(
 
     queryset = ContactImport.objects.select_related("uploaded_by")
     serializer_class = ContactImportSerializer
+    filterset_class = ContactImportFilter
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=ContactImportInputSerializer, responses={201: ContactImportSerializer})
+    @extend_schema(
+        request=ContactImportInputSerializer,
+        responses={201: ContactImportSerializer, 413: ErrorResponse413Serializer},
+        summary="Upload a CSV file to import (multipart, field `file`)",
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = ContactImportInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -267,6 +298,8 @@ class ContactImportViewSet(
                 default_region=payload.validated_data.get("default_region"),
             )
         except ContactError as error:
+            if error.code == "file_too_large":
+                raise PayloadTooLarge(error.message) from error
             raise validation_error(error) from error
         contact_import.refresh_from_db()
         return Response(

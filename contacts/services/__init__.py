@@ -30,6 +30,7 @@ from contacts.services.imports import contact_import_create, contact_import_proc
 from contacts.services.segments import (
     segment_check_definition,
     segment_create,
+    segment_delete,
     segment_update,
 )
 
@@ -51,5 +52,6 @@ __all__ = [
     "contacts_refresh_current_consent",
     "segment_check_definition",
     "segment_create",
+    "segment_delete",
     "segment_update",
 ]

@@ -57,7 +57,9 @@ def contact_import_create(
             size += len(chunk)
             if size > limit:
                 raise ContactError(
-                    f"The file is larger than {limit // (1024 * 1024)} MB; split it.", field="file"
+                    f"The file is larger than {limit // (1024 * 1024)} MB; split it.",
+                    field="file",
+                    code="file_too_large",
                 )
             digest.update(chunk)
             ContactImportFileChunk.objects.create(

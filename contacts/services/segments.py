@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from contacts import validation
 from contacts.errors import ContactError
@@ -24,6 +25,18 @@ def segment_create(*, name: str, created_by: Any = None, **definition: Any) -> S
 
 def segment_update(*, segment: Segment, **changes: Any) -> Segment:
     return _segment_save(segment, changes)
+
+
+def segment_delete(*, segment: Segment) -> None:
+    """Delete a segment no campaign targets; campaigns keep their audience (database-protected)."""
+    try:
+        with transaction.atomic():
+            segment.delete()
+    except ProtectedError as error:
+        raise ContactError(
+            "This segment is the audience of a campaign, so it cannot be deleted.",
+            code="in_use",
+        ) from error
 
 
 def segment_check_definition(**definition: Any) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("contacts", "0003_compliance_and_marketing_groups"),
+        ("contacts", "0008_integrator_and_data_protection_groups"),
         ("subscriptions", "0001_subscriptions_events_deliveries"),
     ]
 

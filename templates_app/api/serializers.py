@@ -74,7 +74,9 @@ class DraftInputSerializer(serializers.Serializer):
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):
-    changed_by = serializers.CharField(source="changed_by.get_username", default=None)
+    changed_by = serializers.CharField(
+        source="changed_by.get_username", default=None, allow_null=True
+    )
 
     class Meta:
         model = TemplateStatusChange

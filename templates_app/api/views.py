@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.filters import FilterSet
 from config.api.permissions import requires_permissions
 from templates_app import placeholders, selectors, services
 from templates_app.models import (
@@ -24,6 +25,7 @@ from templates_app.models import (
 )
 from templates_app.rendering import render, validate_values
 
+from . import examples
 from .serializers import (
     DraftInputSerializer,
     MessageTemplateSerializer,
@@ -52,7 +54,7 @@ def validation_error(error: services.TemplateError) -> serializers.ValidationErr
     return serializers.ValidationError(dict(by_field))
 
 
-class MessageTemplateFilter(django_filters.FilterSet):
+class MessageTemplateFilter(FilterSet):
     status = django_filters.ChoiceFilter(choices=TemplateStatus.choices)
     category = django_filters.ChoiceFilter(choices=TemplateCategory.choices)
     language = django_filters.CharFilter(method="filter_language")
@@ -138,7 +140,12 @@ class MessageTemplateViewSet(
         results = services.template_sync()
         return Response(SyncOutputSerializer({"accounts": results}).data)
 
-    @extend_schema(request=PreviewInputSerializer, responses={200: PreviewOutputSerializer})
+    @extend_schema(
+        request=PreviewInputSerializer,
+        responses={200: PreviewOutputSerializer},
+        summary="Render the template with values, and list what Meta would refuse",
+        examples=examples.PREVIEW,
+    )
     @action(
         detail=True,
         methods=["post"],
@@ -167,9 +174,13 @@ class MessageTemplateViewSet(
         }
         return Response(PreviewOutputSerializer(output).data)
 
-    @extend_schema(request=None, responses={200: StatusChangeSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @extend_schema(
+        request=None,
+        responses={200: StatusChangeSerializer(many=True)},
+        summary="The template's status changes, newest first (paginated)",
+    )
+    @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request: Request, pk: str | None = None) -> Response:
         template = self.get_object()
-        changes = selectors.template_status_history(template)
-        return Response(StatusChangeSerializer(changes, many=True).data)
+        page = self.paginate_queryset(selectors.template_status_history(template))
+        return self.get_paginated_response(StatusChangeSerializer(page, many=True).data)

@@ -409,3 +409,19 @@ def test_dry_run_samples_carry_their_planned_send_time(admin_api):
     response = admin_api.post(f"/api/v1/campaigns/{campaign.pk}/dry-run/", {})
 
     assert response.json()["samples"][0]["not_before"] == "2030-06-10T09:00:00Z"
+
+
+def test_a_segment_a_campaign_targets_is_not_deleted_and_the_refusal_is_a_400(admin_api):
+    campaign = CampaignFactory()
+
+    response = admin_api.delete(f"/api/v1/segments/{campaign.segment_id}/")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "code": "in_use",
+            "detail": "This segment is the audience of a campaign, so it cannot be deleted.",
+            "attr": None,
+        }
+    ]
+    assert Campaign.objects.get(pk=campaign.pk).segment_id == campaign.segment_id

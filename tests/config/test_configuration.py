@@ -406,6 +406,18 @@ def test_unusable_access_token_file_stops_startup_naming_it(tmp_path, content, l
         ),
         ("TIDINGS_PORT", "99999", "TIDINGS_PORT must be between 1 and 65535, not 99999"),
         (
+            "TIDINGS_API_THROTTLE_RATE",
+            "fast",
+            "TIDINGS_API_THROTTLE_RATE must be a rate such as 600/minute (per second, minute, "
+            "hour or day) or off, not 'fast'",
+        ),
+        (
+            "TIDINGS_API_ANON_THROTTLE_RATE",
+            "10/fortnight",
+            "TIDINGS_API_ANON_THROTTLE_RATE must be a rate such as 600/minute (per second, "
+            "minute, hour or day) or off, not '10/fortnight'",
+        ),
+        (
             "DATABASE_URL",
             "mysql://tidings:hunter2@db.internal/tidings",
             "DATABASE_URL must be a postgres://user:password@host:5432/name or "
@@ -433,6 +445,20 @@ def test_malformed_value_stops_startup_with_one_line_naming_it(name, value, line
 
     assert_stopped_with(result, line)
     assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("300/Hour", "300/hour"), ("off", "None"), ("", "None")]
+)
+def test_api_rates_are_counts_per_period_or_off(value, expected):
+    result = run_python(
+        "from django.conf import settings; print(settings.TIDINGS_API_THROTTLE_RATE)",
+        "config.settings.local",
+        TIDINGS_API_THROTTLE_RATE=value,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
 
 
 @pytest.mark.parametrize(("value", "expected"), [("off", "False"), ("YES", "True"), ("0", "False")])

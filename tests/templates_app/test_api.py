@@ -377,7 +377,8 @@ def test_history_lists_status_changes(compliance):
     response = compliance.get(f"{URL}{template.pk}/history/")
 
     assert response.status_code == 200
-    [change] = response.json()
+    assert response.json()["count"] == 1
+    [change] = response.json()["results"]
     assert (change["from_status"], change["to_status"], change["source"]) == (
         "PENDING",
         "APPROVED",

@@ -69,3 +69,12 @@ def test_the_groups_roles_hold_in_the_api():
     assert compliance.get(f"/api/v1/templates/{template.pk}/").status_code == 200
     assert compliance.post("/api/v1/templates/", draft, format="json").status_code == 403
     assert marketing.post("/api/v1/templates/", draft, format="json").status_code == 201
+
+
+def test_integrators_read_accounts_numbers_and_templates_to_send_them():
+    assert template_codenames("Integrator") == {
+        "view_whatsappaccount",
+        "view_sendernumber",
+        "view_messagetemplate",
+        "view_templatestatuschange",
+    }
