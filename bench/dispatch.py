@@ -166,7 +166,7 @@ def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 
     # One worker process per core, as production would run them; the CPU and memory figures are
     # the sum over them.
     workers = [
-        env.start_worker(concurrency=3, name=f"bench-{recipients}-{number}")
+        env.start_worker(concurrency=4, name=f"bench-{recipients}-{number}")
         for number in range(env.worker_processes)
     ]
     time.sleep(2.0)  # the workers connect to the broker

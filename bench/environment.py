@@ -81,8 +81,8 @@ class BenchEnvironment:
     """Servers, settings and child processes of one run; use as a context manager."""
 
     dispatch_concurrency: int = 256
-    chunk_size: int = 500
-    parallel_tasks: int = 2
+    chunk_size: int = 1000
+    parallel_tasks: int = 4
     worker_processes: int = 2
     processes: list[subprocess.Popen] = field(default_factory=list)
     _servers: list = field(default_factory=list)

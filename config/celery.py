@@ -3,7 +3,9 @@
 Importing this module (it is imported by the `config` package, hence by every entry point) does
 not choose a settings module: the WSGI entry point defaults to production and manage.py to local,
 and a default set here first would override theirs. Only when Celery itself first reads its
-configuration does the `celery` command fall back to the embedded local settings (`make run`).
+configuration does the `celery` command fall back to production settings, like the WSGI entry
+point: a worker is a deployment, and one started without DJANGO_SETTINGS_MODULE must not quietly
+run the sandbox with development secrets. `make run` names the local settings in Procfile.dev.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 from celery import Celery
 from celery.fixups.django import DjangoFixup
 
-LOCAL_SETTINGS = "config.settings.local"
+DEFAULT_SETTINGS = "config.settings.production"
 
 
 def _django_fixup(app: Celery) -> DjangoFixup:
@@ -33,5 +35,5 @@ def _load_settings_before_celery_reads_them(**kwargs: object) -> None:
     line is parsed), so a misconfigured variable stops it with one line, not a traceback."""
     from config.startup import load_settings_or_exit
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", LOCAL_SETTINGS)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
     load_settings_or_exit()

@@ -507,3 +507,17 @@ def test_celery_without_the_access_token_stops_with_one_line(command, settings_m
         result,
         "Set the WHATSAPP_ACCESS_TOKEN environment variable (or WHATSAPP_ACCESS_TOKEN_FILE)",
     )
+
+
+def test_a_celery_worker_started_without_a_settings_module_runs_on_production_settings():
+    # A worker is a deployment: without DJANGO_SETTINGS_MODULE it must not fall back to the
+    # development settings (sandbox provider, public secrets); `make run` names them itself.
+    result = run_command(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo"],
+        None,
+        ALLOWED_HOSTS="x",
+    )
+
+    assert result.returncode == 2
+    assert "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
