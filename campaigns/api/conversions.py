@@ -6,11 +6,11 @@ from typing import Any
 
 import django_filters
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from drf_standardized_errors.openapi_serializers import ValidationErrorResponseSerializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.api.schema import ErrorResponse409Serializer
 from contacts.models import Contact
 from contacts.phones import InvalidPhoneNumber, normalise_phone
 
@@ -96,7 +96,7 @@ EXAMPLE = {
 }
 
 CONFLICT_EXAMPLE = {
-    "type": "validation_error",
+    "type": "client_error",
     "errors": [
         {
             "code": "conflict",
@@ -123,7 +123,7 @@ class ConversionViewSet(
         responses={
             201: ConversionSerializer,
             409: OpenApiResponse(
-                ValidationErrorResponseSerializer,
+                ErrorResponse409Serializer,
                 description="The order was already reported with another body.",
             ),
         },

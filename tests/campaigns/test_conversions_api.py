@@ -166,7 +166,7 @@ def test_the_same_order_with_another_body_is_a_409_and_changes_nothing(integrato
 
     assert response.status_code == 409
     assert response.json() == {
-        "type": "validation_error",
+        "type": "client_error",
         "errors": [
             {
                 "code": "conflict",
@@ -379,7 +379,8 @@ def test_nobody_changes_or_deletes_a_conversion(integrator):
     conversion = Conversion.objects.get()
     superuser = client_for(UserFactory(is_superuser=True))
 
-    for client, refusal in ((integrator, 403), (superuser, 405)):
+    # No role has change or delete permissions on conversions, and there is no such operation.
+    for client, refusal in ((integrator, 405), (superuser, 405)):
         assert client.put(f"{URL}{conversion.pk}/", {}, format="json").status_code == refusal
         assert client.patch(f"{URL}{conversion.pk}/", {}, format="json").status_code == refusal
         assert client.delete(f"{URL}{conversion.pk}/").status_code == refusal

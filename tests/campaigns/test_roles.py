@@ -22,6 +22,8 @@ EVERY_MODEL = (
     "message",
     "messagestatusevent",
     "campaignprogresscount",
+    "campaignstatuschange",
+    "conversion",
 )
 
 
@@ -50,7 +52,7 @@ def test_marketing_authors_campaigns_and_data_sources_but_does_not_launch():
     }
 
 
-def test_integrators_author_campaigns_and_send_one_off_messages_but_do_not_launch():
+def test_integrators_author_campaigns_send_one_off_messages_and_report_orders_but_do_not_launch():
     assert campaign_codenames(INTEGRATOR_GROUP) == {
         "view_campaign",
         "add_campaign",
@@ -60,6 +62,8 @@ def test_integrators_author_campaigns_and_send_one_off_messages_but_do_not_launc
         "view_message",
         "add_message",
         "view_messagestatusevent",
+        "view_conversion",
+        "add_conversion",
     }
 
 

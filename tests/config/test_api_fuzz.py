@@ -76,9 +76,11 @@ def _objects(resource: str) -> list[Any]:
         "campaigns": [world.draft, world.running, world.paused, world.completed],
         "contacts": [world.contact, world.spare_contact],
         "contact-imports": [world.contact_import],
+        "conversions": [world.conversion],
         "data-sources": [world.data_source],
         "messages": [world.failed_message],
         "segments": [world.segment, world.spare_segment],
+        "subscriptions": [world.subscription, world.disabled_subscription],
         "templates": [world.template, world.draft_template],
     }[resource]
 

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils.timezone import now
 
 from contacts.models import Tag
 from contacts.roles import (
@@ -30,6 +31,7 @@ from contacts.roles import (
 from contacts.roles import (
     MARKETING_GROUP as MARKETING,
 )
+from subscriptions.models import Delivery, DeliveryState, Event, Subscription
 from tests.config.test_role_walk_api import ANONYMOUS, database_state
 from tests.config.world import ROLES, World, build_world
 from tests.templates_app.factories import UserFactory
@@ -64,6 +66,11 @@ ADMIN_ACTIONS: dict[tuple[str, str], frozenset[str]] = {
     ("campaigns.Campaign", "retry_failed"): frozenset({MARKETING}),
     ("campaigns.Campaign", "delete_selected"): frozenset({MARKETING}),
     ("campaigns.Message", "export_audit"): frozenset({MARKETING, COMPLIANCE}),
+    ("subscriptions.Subscription", "delete_selected"): frozenset({MARKETING}),
+    ("subscriptions.Subscription", "send_test_event"): frozenset({MARKETING}),
+    ("subscriptions.Subscription", "enable_again"): frozenset({MARKETING}),
+    ("subscriptions.Subscription", "rotate_secret"): frozenset({MARKETING}),
+    ("subscriptions.Delivery", "deliver_again"): frozenset({MARKETING}),
     ("webhooks.WebhookDelivery", "replay"): NOBODY,
     ("webhooks.UnmatchedStatus", "retry_matching"): NOBODY,
 }
@@ -101,6 +108,8 @@ def target_of(label: str, action: str, world: World) -> int:
         "campaigns.DataSource": lambda: world.data_source,
         "campaigns.Campaign": lambda: campaign_in_state.get(action, world.draft),
         "campaigns.Message": lambda: world.failed_message,
+        "subscriptions.Subscription": lambda: world.disabled_subscription,
+        "subscriptions.Delivery": lambda: delivery_of(world.subscription),
         "webhooks.WebhookDelivery": lambda: WebhookDelivery.objects.create(
             body=b"{}", sha256="0" * 64
         ),
@@ -109,6 +118,13 @@ def target_of(label: str, action: str, world: World) -> int:
         ),
     }
     return objects[label]().pk
+
+
+def delivery_of(subscription: Subscription) -> Delivery:
+    event = Event.objects.create(type="message.delivered", source="test", occurred_at=now())
+    return Delivery.objects.create(
+        subscription=subscription, event=event, state=DeliveryState.FAILED
+    )
 
 
 def logged_in(world: World, role: str) -> Client:
@@ -248,6 +264,9 @@ def test_marketing_writes_only_the_models_of_its_work():
         ("campaigns.Campaign", "add"),
         ("campaigns.Campaign", "change"),
         ("campaigns.Campaign", "delete"),
+        ("subscriptions.Subscription", "add"),
+        ("subscriptions.Subscription", "change"),
+        ("subscriptions.Subscription", "delete"),
     }
 
 

@@ -77,6 +77,10 @@ def data_source_body(world: World) -> dict:
     return {"name": "orders", "url_template": "http://127.0.0.1:9/orders/{external_id}"}
 
 
+def subscription_body(world: World) -> dict:
+    return {"target_url": "http://127.0.0.1:9/crm", "event_types": ["message.read"]}
+
+
 def csv_upload(world: World) -> dict:
     upload = io.BytesIO(b"phone,name\n+447911123403,Rui\n")
     upload.name = "contacts.csv"
@@ -238,6 +242,43 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/api/v1/campaigns/{id}/retry-failed/"): Endpoint(
         lambda w: f"/api/v1/campaigns/{w.completed.pk}/retry-failed/", AUTHORS
     ),
+    # --- Conversions: integrators report orders, the others read them ---------------------
+    ("POST", "/api/v1/conversions/"): Endpoint(
+        lambda w: "/api/v1/conversions/",
+        frozenset({INTEGRATOR}),
+        201,
+        lambda w: {
+            "external_id": "C-1043",
+            "order_id": "ORD-2",
+            "value": "12.50",
+            "currency": "EUR",
+            "occurred_at": "2026-01-05T10:00:00Z",
+        },
+    ),
+    # --- Outbound event subscriptions -----------------------------------------------------
+    ("POST", "/api/v1/subscriptions/"): Endpoint(
+        lambda w: "/api/v1/subscriptions/", AUTHORS, 201, subscription_body
+    ),
+    ("PUT", "/api/v1/subscriptions/{id}/"): Endpoint(
+        lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/", AUTHORS, body=subscription_body
+    ),
+    ("PATCH", "/api/v1/subscriptions/{id}/"): Endpoint(
+        lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/",
+        AUTHORS,
+        body=lambda w: {"description": "CRM timeline"},
+    ),
+    ("DELETE", "/api/v1/subscriptions/{id}/"): Endpoint(
+        lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/", AUTHORS, 204
+    ),
+    ("POST", "/api/v1/subscriptions/{id}/test/"): Endpoint(
+        lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/test/", AUTHORS
+    ),
+    ("POST", "/api/v1/subscriptions/{id}/rotate-secret/"): Endpoint(
+        lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/rotate-secret/", AUTHORS
+    ),
+    ("POST", "/api/v1/subscriptions/{id}/enable/"): Endpoint(
+        lambda w: f"/api/v1/subscriptions/{w.disabled_subscription.pk}/enable/", AUTHORS
+    ),
     # --- Transactional messages -----------------------------------------------------------
     ("POST", "/api/v1/messages/"): Endpoint(
         lambda w: "/api/v1/messages/",
@@ -274,7 +315,7 @@ def schema_operations() -> set[tuple[str, str]]:
 def database_state() -> dict[str, str]:
     """Every row of the project's own apps, serialised: equal before and after means unchanged."""
     state = {}
-    for label in ("contacts", "templates_app", "campaigns", "webhooks"):
+    for label in ("contacts", "templates_app", "campaigns", "webhooks", "subscriptions"):
         for model in apps.get_app_config(label).get_models():
             rows = model._base_manager.order_by("pk")
             state[model._meta.label] = serializers.serialize("json", rows)
@@ -372,11 +413,15 @@ READABLE_BY = {
     "campaigns": READERS | {LAUNCHERS},
     "contacts": READERS | {DATA_PROTECTION},
     "contact-imports": READERS,
+    "conversions": READERS,
     "data-sources": READERS,
     "messages": READERS,
     "segments": READERS,
+    "subscriptions": READERS,
     "templates": READERS,
 }
+# Reads narrower than their resource's: a subscription's signing secret is for who manages it.
+READABLE_BY_PATH = {"/api/v1/subscriptions/{id}/secret/": AUTHORS}
 
 
 def concrete_path(path: str, world: World) -> str:
@@ -385,9 +430,11 @@ def concrete_path(path: str, world: World) -> str:
         "campaigns": world.draft,
         "contacts": world.contact,
         "contact-imports": world.contact_import,
+        "conversions": world.conversion,
         "data-sources": world.data_source,
         "messages": world.failed_message,
         "segments": world.segment,
+        "subscriptions": world.subscription,
         "templates": world.template,
     }
     return path.replace("{id}", str(objects[resource].pk)).replace(
@@ -410,6 +457,7 @@ def test_every_read_endpoint_answers_the_roles_that_read_its_resource(role):
         if role == ANONYMOUS:
             return 401
         resource = path.removeprefix("/api/v1/").split("/", 1)[0]
-        return 200 if role in READABLE_BY[resource] else 403
+        readers = READABLE_BY_PATH.get(path, READABLE_BY[resource])
+        return 200 if role in readers else 403
 
     assert answers == {path: expected(path) for path in reads}

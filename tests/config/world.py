@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from campaigns.models import Campaign, CampaignStatus, DataSource, Message, MessageStatus
+from campaigns.conversions import conversion_record
+from campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    Conversion,
+    DataSource,
+    Message,
+    MessageStatus,
+)
 from contacts.models import Contact, ContactImport, Segment
 from contacts.roles import (
     CAMPAIGN_LAUNCHERS_GROUP,
@@ -19,6 +28,8 @@ from contacts.roles import (
     INTEGRATOR_GROUP,
     MARKETING_GROUP,
 )
+from subscriptions.models import Subscription
+from subscriptions.services import subscription_create, subscription_update
 from templates_app.models import MessageTemplate, SenderNumber
 from tests.campaigns.factories import (
     CampaignFactory,
@@ -59,6 +70,9 @@ class World:
     data_source: DataSource
     failed_message: Message
     contact_import: ContactImport
+    conversion: Conversion
+    subscription: Subscription
+    disabled_subscription: Subscription
     users: dict[str, object] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -115,6 +129,24 @@ def build_world() -> World:
         data_source=DataSourceFactory(),
         failed_message=failed_message,
         contact_import=ContactImport.objects.create(file_name="contacts.csv"),
+        conversion=conversion_record(
+            contact=contact,
+            order_id="ORD-1",
+            value=Decimal("49.90"),
+            currency="EUR",
+            occurred_at=now - dt.timedelta(minutes=1),
+            fingerprint="world",
+        ).conversion,
+        # Port 9 (discard) refuses connections: a test event fails fast and harmlessly.
+        subscription=subscription_create(
+            target_url="http://127.0.0.1:9/hooks", event_types=["message.delivered"]
+        ),
+        disabled_subscription=subscription_update(
+            subscription=subscription_create(
+                target_url="http://127.0.0.1:9/paused", event_types=["message.read"]
+            ),
+            active=False,
+        ),
     )
     for group_name, staff in ROLES.items():
         user = member_of(group_name, staff=staff)
