@@ -23,6 +23,13 @@ from .views import Conflict, as_validation_error
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
+ORDER_ID_MAX_LENGTH = 255
+
+
+def is_storable_order_id(order_id: str) -> bool:
+    return len(order_id) <= ORDER_ID_MAX_LENGTH and "\x00" not in order_id
+
+
 class ConversionCreateSerializer(serializers.Serializer):
     """One order of one contact (by id, phone or external_id)."""
 
@@ -30,7 +37,8 @@ class ConversionCreateSerializer(serializers.Serializer):
     phone = serializers.CharField(required=False, help_text="Any format; normalised to E.164.")
     external_id = serializers.CharField(required=False)
     order_id = serializers.CharField(
-        max_length=255, help_text="Your order's id: reporting it again is idempotent."
+        max_length=ORDER_ID_MAX_LENGTH,
+        help_text="Your order's id: reporting it again is idempotent.",
     )
     value = serializers.DecimalField(
         max_digits=18, decimal_places=4, min_value=0, help_text="The order's value."
@@ -141,8 +149,10 @@ class ConversionViewSet(
         """Report an order. Reporting the same order again with the same body returns the
         original conversion (201, header `Idempotent-Replayed: true`); with another body, 409."""
         fingerprint = request_fingerprint(request.data)
-        order_id = request.data.get("order_id") if isinstance(request.data, dict) else None
-        if isinstance(order_id, str) and order_id:
+        order_id = request.data.get("order_id") if hasattr(request.data, "get") else None
+        # Only an order id the serializer would accept is looked up (a NUL byte or an overlong
+        # one must end as a 400 naming the field, not reach the database).
+        if isinstance(order_id, str) and order_id and is_storable_order_id(order_id):
             try:
                 # First, so a retry costs one lookup and answers as the original did.
                 replayed = conversion_replay(order_id=order_id, fingerprint=fingerprint)

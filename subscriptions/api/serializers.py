@@ -28,7 +28,9 @@ class SubscriptionInputSerializer(serializers.Serializer):
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
-    created_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    created_by = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The user who created it (null once deleted)."
+    )
 
     class Meta:
         model = Subscription

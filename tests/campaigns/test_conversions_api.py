@@ -238,6 +238,8 @@ def test_concurrent_reports_of_one_order_make_one_conversion():
             "A conversion cannot be in the future.",
         ),
         ({"order_id": ""}, "order_id", "This field may not be blank."),
+        ({"order_id": "ORD\x00-1"}, "order_id", "Null characters are not allowed."),
+        ({"order_id": "O" * 256}, "order_id", "Ensure this field has no more than 255 characters."),
         ({"external_id": "nobody"}, "external_id", "No contact matches."),
         ({"phone": "not a phone"}, "phone", None),
         ({"contact_id": 10**9}, "contact_id", "No contact matches."),
