@@ -2,48 +2,18 @@
 
 import django.db.models.deletion
 from django.conf import settings
-from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
+
+from contacts.group_grants import grant_operation
 
 # Who may see and report conversions, frozen here: a migration must not change meaning when the
 # roles change later. Integrators report them (through API tokens); Marketing and Compliance read
 # them; nobody changes or deletes one (the attribution is a record of what was decided).
 GRANTS = {
-    "Compliance": ["view_conversion"],
-    "Marketing": ["view_conversion"],
-    "Integrator": ["view_conversion", "add_conversion"],
+    "Compliance": {"conversion": ["view"]},
+    "Marketing": {"conversion": ["view"]},
+    "Integrator": {"conversion": ["view", "add"]},
 }
-
-
-def _permissions(apps, codenames):
-    Permission = apps.get_model("auth", "Permission")
-    permissions = Permission.objects.filter(
-        content_type__app_label="campaigns", codename__in=codenames
-    )
-    assert permissions.count() == len(codenames), "a conversion permission is missing"
-    return permissions
-
-
-def grant(apps, schema_editor):
-    # Permissions are normally created after `migrate` finishes; create them now so the groups
-    # can reference them on a fresh database.
-    app_config = apps.get_app_config("campaigns")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    for group_name, codenames in GRANTS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        group.permissions.add(*_permissions(apps, codenames))
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for group_name, codenames in GRANTS.items():
-        group = Group.objects.filter(name=group_name).first()
-        if group is not None:
-            group.permissions.remove(*_permissions(apps, codenames))
 
 
 class Migration(migrations.Migration):
@@ -158,5 +128,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(grant, revoke),
+        grant_operation("campaigns", GRANTS),
     ]

@@ -1,42 +1,12 @@
 """Let the Compliance (read-only) group see campaigns and the message ledger with its status
 events: what the message audit export and the dashboard's message panels need. View only."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
+from contacts.group_grants import grant_operation
+
 # Frozen here: a migration must not change meaning when the roles change later.
-GRANTS = {"Compliance": ["view_campaign", "view_message", "view_messagestatusevent"]}
-
-
-def _permissions(apps, codenames):
-    Permission = apps.get_model("auth", "Permission")
-    permissions = Permission.objects.filter(
-        content_type__app_label="campaigns", codename__in=codenames
-    )
-    assert permissions.count() == len(codenames), "a campaigns permission is missing"
-    return permissions
-
-
-def grant(apps, schema_editor):
-    # Permissions are normally created after `migrate` finishes; create them now so the group
-    # can reference them on a fresh database.
-    app_config = apps.get_app_config("campaigns")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    for group_name, codenames in GRANTS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        group.permissions.add(*_permissions(apps, codenames))
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for group_name, codenames in GRANTS.items():
-        group = Group.objects.filter(name=group_name).first()
-        if group is not None:
-            group.permissions.remove(*_permissions(apps, codenames))
+GRANTS = {"Compliance": {"campaign": ["view"], "message": ["view"], "messagestatusevent": ["view"]}}
 
 
 class Migration(migrations.Migration):
@@ -47,4 +17,4 @@ class Migration(migrations.Migration):
         ("campaigns", "0009_message_operations_indexes"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = [grant_operation("campaigns", GRANTS)]

@@ -7,8 +7,9 @@ another approves it (four-eyes). Integrators author campaigns and send one-off (
 messages through the API, and do not launch either. Compliance reads everything.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from contacts.group_grants import grant_operation, group_permissions_revoke
 
 # Frozen here: a migration must not change meaning when the roles change later.
 EVERY_MODEL = (
@@ -37,37 +38,9 @@ GRANTS = {
 CREATED_GROUPS = ("Campaign launchers",)
 
 
-def _permissions(apps, grants):
-    Permission = apps.get_model("auth", "Permission")
-    codenames = [f"{verb}_{model}" for model, verbs in grants.items() for verb in verbs]
-    permissions = Permission.objects.filter(
-        content_type__app_label="campaigns", codename__in=codenames
-    )
-    assert permissions.count() == len(codenames), "a campaigns permission is missing"
-    return permissions
-
-
-def grant(apps, schema_editor):
-    # Permissions are normally created after `migrate` finishes; create them now so the groups
-    # can reference them on a fresh database.
-    app_config = apps.get_app_config("campaigns")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    for group_name, grants in GRANTS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        group.permissions.add(*_permissions(apps, grants))
-
-
 def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Group.objects.filter(name__in=CREATED_GROUPS).delete()
-    for group_name, grants in GRANTS.items():
-        group = Group.objects.filter(name=group_name).first()
-        if group is not None:
-            group.permissions.remove(*_permissions(apps, grants))
+    apps.get_model("auth", "Group").objects.filter(name__in=CREATED_GROUPS).delete()
+    group_permissions_revoke(apps, "campaigns", GRANTS)
 
 
 class Migration(migrations.Migration):
@@ -78,4 +51,4 @@ class Migration(migrations.Migration):
         ("campaigns", "0010_compliance_views_campaigns_and_messages"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = [grant_operation("campaigns", GRANTS, reverse=revoke)]

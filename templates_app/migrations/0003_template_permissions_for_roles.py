@@ -5,8 +5,9 @@ campaigns: it manages templates (drafts, submission, sync) and sees the rest. Th
 is a ledger written by the services only, so nobody gets to add, change or delete it.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from contacts.group_grants import grant_operation
 
 # Frozen here: a migration must not change meaning when the roles change later.
 GRANTS = {
@@ -25,38 +26,6 @@ GRANTS = {
 }
 
 
-def _permissions(apps, grants):
-    Permission = apps.get_model("auth", "Permission")
-    codenames = [f"{verb}_{model}" for model, verbs in grants.items() for verb in verbs]
-    permissions = Permission.objects.filter(
-        content_type__app_label="templates_app", codename__in=codenames
-    )
-    assert permissions.count() == len(codenames), "a templates_app permission is missing"
-    return permissions
-
-
-def grant(apps, schema_editor):
-    # Permissions are normally created after `migrate` finishes; create them now so the groups
-    # can reference them on a fresh database.
-    app_config = apps.get_app_config("templates_app")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    for group_name, grants in GRANTS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        group.permissions.add(*_permissions(apps, grants))
-
-
-def revoke(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    for group_name, grants in GRANTS.items():
-        group = Group.objects.filter(name=group_name).first()
-        if group is not None:
-            group.permissions.remove(*_permissions(apps, grants))
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
@@ -65,4 +34,4 @@ class Migration(migrations.Migration):
         ("templates_app", "0002_message_templates_and_status_history"),
     ]
 
-    operations = [migrations.RunPython(grant, revoke)]
+    operations = [grant_operation("templates_app", GRANTS)]
