@@ -80,7 +80,7 @@ def _number(value: float, digits: int = 0) -> str:
 
 
 def run(sizes: Sizes) -> tuple[list[tuple[str, str, str]], dict]:
-    from . import dispatch, personalisation, webhooks
+    from . import audit_export, dispatch, personalisation, webhooks
     from .contacts_import import bench_contact_import
     from .environment import BenchEnvironment
 
@@ -132,6 +132,17 @@ def run(sizes: Sizes) -> tuple[list[tuple[str, str, str]], dict]:
                 env, recipients=recipients, cap=LIFTED_CAP, name=f"Bench {recipients}"
             )
         details["campaigns"] = {str(k): dataclasses.asdict(v) for k, v in scaling.items()}
+
+        print("bench: message audit export", flush=True)
+        from campaigns.models import Campaign
+
+        exports = audit_export.bench_audit_export(
+            {
+                size: Campaign.objects.filter(name=f"Bench {size}").latest("id").pk
+                for size in scaling
+            }
+        )
+        details["audit_export"] = {str(k): v for k, v in exports.items()}
 
         naive_thread.join(timeout=sizes.naive * META_LATENCY_SECONDS * 3 + 30)
         details["naive_messages_per_second"] = naive.get("rate")
@@ -187,6 +198,17 @@ def run(sizes: Sizes) -> tuple[list[tuple[str, str, str]], dict]:
             f"all applied {ingest.seconds_until_applied:.1f} s after the first request "
             f"({ingest.applied:,} of {sizes.webhook_messages:,} messages read)",
             "3,000/s (three statuses per message at 1,000 msg/s); p99 < 50 ms",
+        )
+    )
+    rows.append(
+        (
+            "message audit export (streamed CSV): peak RSS of the exporting process",
+            ", ".join(
+                f"{size:,} rows: **{export['peak_rss_mb']:.0f} MB** "
+                f"({_number(export['rows_per_second'])} rows/s)"
+                for size, export in sorted(exports.items())
+            ),
+            "flat",
         )
     )
     rows.append(
@@ -254,6 +276,9 @@ def write_report(rows: list[tuple[str, str, str]], details: dict, command: str) 
         "- **Webhook ingest**: `wrk` posting signed `delivered` and `read` webhooks (one status "
         "per POST, as Meta mostly sends them) to gunicorn; a Celery worker applies them to the "
         "ledger meanwhile. 'All applied' is the time until no stored delivery waits.\n"
+        "- **Message audit export**: each scaling campaign's messages (with their status "
+        "events) exported as the admin streams the CSV, in a fresh process whose peak RSS is "
+        "reported.\n"
         "- **Contact import**: a generated CRM export with mixed phone formats, tags, attributes, "
         "consent columns, duplicates and invalid rows, through the import service.\n"
         "- **Scaling**: CPU time and peak RSS of the Celery worker process over the whole run, "
