@@ -12,6 +12,7 @@ from contacts.roles import (
     INTEGRATOR_GROUP,
     MARKETING_GROUP,
 )
+from tests.support.roles import group_codenames
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +29,7 @@ EVERY_MODEL = (
 
 
 def campaign_codenames(group_name: str) -> set[str]:
-    group = Group.objects.get(name=group_name)
-    return set(
-        group.permissions.filter(content_type__app_label="campaigns").values_list(
-            "codename", flat=True
-        )
-    )
+    return group_codenames(group_name, "campaigns")
 
 
 def test_compliance_reads_every_campaigns_model_and_changes_none():

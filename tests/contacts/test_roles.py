@@ -11,17 +11,13 @@ from contacts.roles import (
     INTEGRATOR_GROUP,
     MARKETING_GROUP,
 )
+from tests.support.roles import group_codenames
 
 pytestmark = pytest.mark.django_db
 
 
 def codenames(group_name: str) -> set[str]:
-    group = Group.objects.get(name=group_name)
-    return set(
-        group.permissions.filter(content_type__app_label="contacts").values_list(
-            "codename", flat=True
-        )
-    )
+    return group_codenames(group_name, "contacts")
 
 
 def test_compliance_may_only_view_contacts_data():

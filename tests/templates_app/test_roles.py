@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from tests.support.roles import group_codenames
 from tests.templates_app.factories import (
     MessageTemplateFactory,
     UserFactory,
@@ -17,12 +18,7 @@ pytestmark = pytest.mark.django_db
 
 
 def template_codenames(group_name: str) -> set[str]:
-    group = Group.objects.get(name=group_name)
-    return set(
-        group.permissions.filter(content_type__app_label="templates_app").values_list(
-            "codename", flat=True
-        )
-    )
+    return group_codenames(group_name, "templates_app")
 
 
 def member_of(group_name: str) -> APIClient:

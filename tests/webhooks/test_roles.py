@@ -6,17 +6,13 @@ import pytest
 from django.contrib.auth.models import Group
 
 from contacts.roles import COMPLIANCE_GROUP, INTEGRATOR_GROUP, MARKETING_GROUP
+from tests.support.roles import group_codenames
 
 pytestmark = pytest.mark.django_db
 
 
 def webhook_codenames(group_name: str) -> set[str]:
-    group = Group.objects.get(name=group_name)
-    return set(
-        group.permissions.filter(content_type__app_label="webhooks").values_list(
-            "codename", flat=True
-        )
-    )
+    return group_codenames(group_name, "webhooks")
 
 
 def test_compliance_reads_deliveries_events_unmatched_statuses_and_inbound_messages():
