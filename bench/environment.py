@@ -25,7 +25,6 @@ import port_for
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CELERY = str(Path(sys.executable).with_name("celery"))
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 ACCESS_TOKEN = "bench-access-token"
 APP_SECRET = "bench-app-secret"
 
@@ -169,9 +168,12 @@ class BenchEnvironment:
         concurrency: int = 4,
         name: str = "bench",
         queues: str = "dispatch,webhooks,housekeeping,celery",
+        niceness: int = 0,
     ) -> subprocess.Popen:
+        """A Celery worker; with `niceness`, at that lower CPU priority (`nice -n`)."""
         process = subprocess.Popen(
             [
+                *(["nice", "-n", str(niceness)] if niceness else []),
                 CELERY, "--quiet", "-A", "config", "worker", "--pool", "threads",
                 "--concurrency", str(concurrency), "--hostname", f"{name}@%h",
                 "--queues", queues,
@@ -202,16 +204,13 @@ class BenchEnvironment:
         self.processes.append(process)
         return process
 
-    def start_web(self, *, workers: int = 4) -> subprocess.Popen:
-        """gunicorn on the production WSGI entry point, on the port `web_url` names."""
+    def start_web(self, *, workers: int = 2, threads: int = 4) -> subprocess.Popen:
+        """The production web server (`config.web_server`) on the port `web_url` names."""
+        from config import web_server
+
         port = int(self.web_url.rsplit(":", 1)[1])
-        process = subprocess.Popen(
-            [
-                GUNICORN, "config.wsgi", "--workers", str(workers),
-                "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--backlog", "2048",
-            ],
-            cwd=ROOT,
-        )  # fmt: skip
+        command = web_server.command(port=port, workers=workers, threads=threads)
+        process = subprocess.Popen(command, cwd=ROOT)
         self.processes.append(process)
         wait_for_http(f"{self.web_url}/healthz")
         return process

@@ -1,11 +1,11 @@
 """`make faults` (`python -m bench.faults [--size N]`): break things mid-campaign and prove that
 nothing is lost or sent twice.
 
-Every scenario runs real processes on loopback — PostgreSQL, Redis, gunicorn, Celery worker and
-beat, and Meta's stand-in, which keeps its own ledger of every send it accepted (keyed by our id
-in `biz_opaque_callback_data`) and posts signed status webhooks back. Duplicates and losses are
-counted from that ledger, independently of Tidings's own database. Each scenario prints PASS or
-FAIL with its counts; the exit status is non-zero when any failed.
+Every scenario runs real processes on loopback — PostgreSQL, Redis, the web server (granian),
+Celery worker and beat, and Meta's stand-in, which keeps its own ledger of every send it accepted
+(keyed by our id in `biz_opaque_callback_data`) and posts signed status webhooks back. Duplicates
+and losses are counted from that ledger, independently of Tidings's own database. Each scenario
+prints PASS or FAIL with its counts; the exit status is non-zero when any failed.
 """
 
 from __future__ import annotations

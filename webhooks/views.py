@@ -1,6 +1,6 @@
 """Meta's webhook endpoint: the verification handshake and signed event delivery.
 
-The POST's answer is decided by `webhooks.acknowledgement.acknowledge`; in production gunicorn
+The POST's answer is decided by `webhooks.acknowledgement.acknowledge`; in production the web server
 usually answers it on the WSGI fast path (`webhooks.wsgi`) before this view is reached.
 """
 

@@ -71,7 +71,7 @@ class WebhookFastPath:
 
 
 def wrap(django_application: WSGIApplication) -> WSGIApplication:
-    """The application gunicorn serves: the fast path unless `TIDINGS_WEBHOOK_FAST_PATH` is off."""
+    """What the web server serves: the fast path unless `TIDINGS_WEBHOOK_FAST_PATH` is off."""
     if not getattr(settings, "TIDINGS_WEBHOOK_FAST_PATH", True):
         return django_application
     return WebhookFastPath(django_application)

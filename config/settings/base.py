@@ -344,8 +344,8 @@ CELERY_BEAT_SCHEDULE["campaigns-progress-check"] = {
 # Raw deliveries (and the event records made from them) are kept this long, then purged; Meta
 # redelivers for up to 7 days, so keep at least that.
 TIDINGS_WEBHOOK_RETENTION_DAYS = env.int("TIDINGS_WEBHOOK_RETENTION_DAYS", default=30)
-# gunicorn answers Meta's POSTs on a WSGI fast path in front of Django (webhooks/wsgi.py), which
-# acknowledges about twice as many webhooks per second; off sends them through Django's stack.
+# The web server answers Meta's POSTs on a WSGI fast path in front of Django (webhooks/wsgi.py),
+# which acknowledges about twice as many webhooks per second; off sends them through Django.
 TIDINGS_WEBHOOK_FAST_PATH = env.bool("TIDINGS_WEBHOOK_FAST_PATH", default=True)
 # Deliveries claimed for processing longer ago than this were left by a dead worker: the sweep
 # (every minute) queues them again.

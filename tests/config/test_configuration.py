@@ -283,7 +283,7 @@ def test_production_refuses_an_empty_or_public_core_setting(name, value, line):
 
 
 def test_wsgi_entry_point_defaults_to_production_settings():
-    # given: no DJANGO_SETTINGS_MODULE, as with a bare `gunicorn config.wsgi`
+    # given: no DJANGO_SETTINGS_MODULE, as when a WSGI server imports `config.wsgi` bare
     code = "import config.wsgi\nfrom django.conf import settings\nprint(settings.SETTINGS_MODULE)"
 
     # when

@@ -1,10 +1,11 @@
 """What the browser tests drive: Debian's Chromium through Playwright, and a whole Tidings site.
 
-The site runs as it does under `make run`, in real processes: gunicorn (the WSGI entry point,
-webhook fast path included), a Celery worker and Celery beat, on a database of its own on the
-suite's PostgreSQL, with Redis as cache and broker, and the sandbox provider posting its signed
-status webhooks back to that gunicorn. Nothing is downloaded: Playwright's driver ships in its
-wheel and the browser is the system's Chromium (never `playwright install`).
+The site runs as it does in production, in real processes: the production web server
+(`config.web_server`: granian on the WSGI entry point, webhook fast path included), a Celery
+worker and Celery beat, on a database of its own on the suite's PostgreSQL, with Redis as cache
+and broker, and the sandbox provider posting its signed status webhooks back to that web server.
+Nothing is downloaded: Playwright's driver ships in its wheel and the browser is the system's
+Chromium (never `playwright install`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import port_for
 
+from config import web_server
 from tests.support.servers import PostgresServer, RedisServer, ServerUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -192,12 +194,9 @@ class SiteStack:
         self.site.facts = json.loads(prepared.stdout.strip().splitlines()[-1])
         self._spawn(
             "web",
-            [
-                str(bindir / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{port}",
-                "--workers", "2", "--threads", "4", "--log-level", "warning",
-            ],
+            web_server.command(port=port, workers=2, threads=4),
             env,
-        )  # fmt: skip
+        )
         self._spawn(
             "worker",
             [

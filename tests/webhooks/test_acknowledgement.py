@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import pytest
 from django.db import OperationalError, connection
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from tests.webhooks.helpers import payload, post
 from webhooks import services
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEvent
+from webhooks.services.deliveries import DRAIN_SIGNAL_INTERVAL_SECONDS
 
 pytestmark = pytest.mark.django_db
 
@@ -248,12 +250,27 @@ def test_with_a_shared_cache_one_queued_drain_serves_every_delivery_until_it_sta
     with django_capture_on_commit_callbacks(execute=True):
         post(client, status_body("wamid.C1"))
         post(client, status_body("wamid.C2"))
+    wait_until(lambda: published)
+    time.sleep(DRAIN_SIGNAL_INTERVAL_SECONDS * 3)
     assert len(published) == 1
 
     outcomes = services.webhook_deliveries_drain(delivery_ids=published[0][0])
     with django_capture_on_commit_callbacks(execute=True):
         post(client, status_body("wamid.C3"))
+    # The drain has started, so the next delivery publishes another (at once or at the end of
+    # this process's signal interval).
+    wait_until(lambda: len(published) == 2)
 
     assert len(outcomes) == 2
-    assert len(published) == 2
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 1
+
+    # The drain published for it (it names no ids) claims the delivery waiting.
+    services.webhook_deliveries_drain(delivery_ids=published[1][0])
+    assert not WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).exists()
+
+
+def wait_until(condition, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

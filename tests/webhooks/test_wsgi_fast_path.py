@@ -1,4 +1,4 @@
-"""The WSGI fast path gunicorn serves: Meta's POSTs are answered exactly as the Django view
+"""The WSGI fast path the web server serves: Meta's POSTs are answered exactly as the Django view
 answers them, without Django's request cycle; everything else reaches Django untouched."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from webhooks.models import DeliveryStatus, WebhookDelivery
 from webhooks.wsgi import WebhookFastPath, wrap
 from whatsapp import signatures
 
-# The fast path manages the connection itself, as gunicorn runs it: outside any test transaction.
+# The fast path manages the connection itself, as the web server runs it: outside any test
+# transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 

@@ -1,11 +1,12 @@
 """Deliveries: store a signed body with one insert, process it later, replay, sweep and purge.
 
 The acknowledgement path (`webhook_delivery_store`) does one INSERT and enqueues processing after
-commit; everything else happens in Celery. Processing reads the stored body, parses it into events
-and hands each kind to its handler. Every handler is idempotent (unique keys in the database), so
-a delivery can be processed any number of times — after a crash, by the sweep, or by a replay —
-and end in the same state. One event's error never stops the others: it is recorded on the
-delivery (`failed`, replayable) while the rest are applied.
+commit; everything else happens in Celery.
+Processing reads the stored body, parses it into events and hands each kind to its handler. Every
+handler is idempotent (unique keys in the database), so a delivery can be processed any number of
+times — after a crash, by the sweep, or by a replay — and end in the same state. One event's
+error never stops the others: it is recorded on the delivery (`failed`, replayable) while the
+rest are applied.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..models import (
     WebhookEvent,
 )
 from . import accounts, inbound, replies, statuses
+from .trailing_throttle import TrailingThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +66,15 @@ def enqueue(task: Any, *args: Any, **options: Any) -> None:
 
 
 def _enqueue_processing(delivery_ids: Iterable[int], *, coalesce: bool = False) -> None:
-    """Queue processing of these deliveries. With `coalesce` (the acknowledgement path), nothing
-    is published while an earlier drain task is still queued: it will claim these deliveries
-    too, and publishing costs more than the rest of the acknowledgement."""
+    """Queue processing of these deliveries. With `coalesce` (the acknowledgement path) and a
+    shared cache, the deliveries are left to a drain task: one is published only when none is
+    queued, and this process asks at most once per `DRAIN_SIGNAL_INTERVAL_SECONDS` (see
+    `_signal_drain`), because publishing, or even asking, costs more than the rest of the
+    acknowledgement."""
     from ..tasks import process_webhook_deliveries
 
-    if coalesce and _drain_already_queued():
+    if coalesce and _shared_cache():
+        _signal_drain()
         return
     ids = list(delivery_ids)
     for start in range(0, len(ids), PROCESS_BATCH):
@@ -90,13 +95,28 @@ def _shared_cache() -> bool:
 
 
 def _drain_already_queued() -> bool:
-    if not _shared_cache():
-        return False  # a per-process cache cannot tell what another process queued
     try:
         return not cache.add(DRAIN_QUEUED_KEY, 1, timeout=DRAIN_QUEUED_SECONDS)
     except Exception:
         logger.warning("cache unavailable; publishing the webhook processing task anyway")
         return False
+
+
+def _publish_drain_unless_queued() -> None:
+    from ..tasks import process_webhook_deliveries
+
+    if not _drain_already_queued():
+        # No ids: a drain claims the oldest pending deliveries, which include the ones stored.
+        enqueue(process_webhook_deliveries, [])
+
+
+# How often one process asks whether a drain is queued while webhooks keep arriving. Every
+# stored delivery is followed by an ask that starts after its commit (the throttle's trailing
+# run), so a delivery waits at most this long longer for its drain, and none is left behind.
+DRAIN_SIGNAL_INTERVAL_SECONDS = 0.02
+_signal_drain = TrailingThrottle(
+    _publish_drain_unless_queued, interval=DRAIN_SIGNAL_INTERVAL_SECONDS
+)
 
 
 def webhook_drain_started() -> None:
