@@ -32,25 +32,26 @@ class CampaignRun:
     worker_peak_rss_mb: float
 
 
-def seed_audience(count: int) -> None:
-    """`count` contacts with a utility opt-in, written in bulk (setup, not what is measured)."""
+def seed_audience(count: int, *, tag_name: str = AUDIENCE_TAG, phone_prefix: str = "+4477") -> None:
+    """`count` contacts tagged `tag_name` with a utility opt-in, written in bulk (setup, not what
+    is measured)."""
     from django.db import connection, transaction
     from django.utils import timezone
 
     from contacts.models import ConsentRecord, Contact, Segment, Tag
 
-    existing = Contact.objects.filter(tags__name=AUDIENCE_TAG).count()
+    existing = Contact.objects.filter(tags__name=tag_name).count()
     if existing >= count:
         return
     now = timezone.now()
-    tag, _ = Tag.objects.get_or_create(name=AUDIENCE_TAG)
+    tag, _ = Tag.objects.get_or_create(name=tag_name)
     with transaction.atomic():
         contacts = Contact.objects.bulk_create(
             [
                 Contact(
-                    phone=f"+4477{index:08d}",
+                    phone=f"{phone_prefix}{index:08d}",
                     name=f"Bench {index}",
-                    external_id=f"B-{index}",
+                    external_id=f"{tag_name}-{index}",
                     language="en_US",
                     timezone="Europe/London",
                     attributes={"points": index % 5000},
@@ -86,11 +87,14 @@ def seed_audience(count: int) -> None:
                 WHERE r.contact_id = c.id AND c.utility_consent_id IS NULL
                 """
             )
-    Segment.objects.get_or_create(name="Bench audience", defaults={"tags_all": [AUDIENCE_TAG]})
+    Segment.objects.get_or_create(
+        name=f"Bench audience {tag_name}", defaults={"tags_all": [tag_name]}
+    )
 
 
-def make_campaign(*, recipients: int, cap: int, name: str):
-    """A UTILITY campaign to exactly the first `recipients` bench contacts (a tag of their own)."""
+def make_campaign(*, recipients: int, cap: int, name: str, audience_tag: str = AUDIENCE_TAG):
+    """A UTILITY campaign to exactly the first `recipients` contacts tagged `audience_tag` (a tag
+    of their own)."""
     from campaigns.models import Campaign
     from contacts.models import Contact, Segment, Tag
     from templates_app.models import MessageTemplate, SenderNumber, WhatsAppAccount
@@ -123,10 +127,10 @@ def make_campaign(*, recipients: int, cap: int, name: str):
             ],
         },
     )
-    tag, created = Tag.objects.get_or_create(name=f"bench-first-{recipients}")
+    tag, created = Tag.objects.get_or_create(name=f"{audience_tag}-first-{recipients}")
     if created:
         ids = (
-            Contact.objects.filter(tags__name=AUDIENCE_TAG)
+            Contact.objects.filter(tags__name=audience_tag)
             .order_by("id")
             .values_list("id", flat=True)[:recipients]
         )
@@ -136,7 +140,7 @@ def make_campaign(*, recipients: int, cap: int, name: str):
             batch_size=5000,
         )
     segment, _ = Segment.objects.get_or_create(
-        name=f"Bench first {recipients}", defaults={"tags_all": [tag.name]}
+        name=f"Bench {audience_tag} first {recipients}", defaults={"tags_all": [tag.name]}
     )
     return Campaign.objects.create(
         name=name,
@@ -152,17 +156,52 @@ def make_campaign(*, recipients: int, cap: int, name: str):
     )
 
 
+# Production workers are long-lived: before each measured campaign the fresh workers send a small
+# one to contacts of their own, so that what is measured excludes what a worker does once
+# (imports on first use, connections, the HTTP session) and the cost per message compares
+# campaign sizes fairly.
+WARM_UP_RECIPIENTS = 200
+WARM_UP_TAG = "bench-warm-up"
+
+
+def _wait_until_finished(campaign, *, timeout: float, poll: float = 0.25, on_poll=None) -> None:
+    from campaigns.models import CampaignStatus
+
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(poll)
+        if on_poll is not None:
+            on_poll()
+        campaign.refresh_from_db()
+        if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"campaign {campaign.name} not finished after {timeout} s")
+
+
+def _warm_up(name: str) -> None:
+    from django.db import transaction
+
+    from campaigns.services import campaign_start
+
+    campaign = make_campaign(
+        recipients=WARM_UP_RECIPIENTS, cap=5000, name=f"{name} (warm-up)", audience_tag=WARM_UP_TAG
+    )
+    with transaction.atomic():
+        campaign_start(campaign_id=campaign.pk)
+    _wait_until_finished(campaign, timeout=120)
+
+
 def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 600) -> CampaignRun:
     """Start a campaign to the first `recipients` bench contacts and wait until all recorded."""
     from django.db import transaction
     from django.db.models import Count
 
-    from campaigns.models import CampaignStatus, Message
+    from campaigns.models import Message
     from campaigns.services import campaign_start
 
     seed_audience(recipients)
-    campaign = make_campaign(recipients=recipients, cap=cap, name=name)
-    env.meta.reset()
+    seed_audience(WARM_UP_RECIPIENTS, tag_name=WARM_UP_TAG, phone_prefix="+4478")
     # One worker process per core, as production would run them; the CPU and memory figures are
     # the sum over them.
     workers = [
@@ -170,6 +209,9 @@ def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 
         for number in range(env.worker_processes)
     ]
     time.sleep(2.0)  # the workers connect to the broker
+    _warm_up(name)
+    campaign = make_campaign(recipients=recipients, cap=cap, name=name)
+    env.meta.reset()
     processes = [psutil.Process(worker.pid) for worker in workers]
 
     def cpu_seconds() -> float:
@@ -183,15 +225,9 @@ def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 
     started = time.perf_counter()
     with transaction.atomic():
         campaign_start(campaign_id=campaign.pk)
-    deadline = time.monotonic() + timeout
-    while True:
-        time.sleep(0.25)
-        peak_rss = max(peak_rss, rss())
-        campaign.refresh_from_db()
-        if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED):
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"campaign {name} not finished after {timeout} s")
+    rss_samples = [peak_rss]
+    _wait_until_finished(campaign, timeout=timeout, on_poll=lambda: rss_samples.append(rss()))
+    peak_rss = max(rss_samples)
     seconds = time.perf_counter() - started
     cpu_after = cpu_seconds()
     for worker in workers:

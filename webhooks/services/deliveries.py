@@ -1,12 +1,11 @@
 """Deliveries: store a signed body with one insert, process it later, replay, sweep and purge.
 
 The acknowledgement path (`webhook_delivery_store`) does one INSERT and enqueues processing after
-commit; everything else happens in Celery.
-Processing reads the stored body, parses it into events and hands each kind to its handler. Every
-handler is idempotent (unique keys in the database), so a delivery can be processed any number of
-times — after a crash, by the sweep, or by a replay — and end in the same state. One event's
-error never stops the others: it is recorded on the delivery (`failed`, replayable) while the
-rest are applied.
+commit; everything else happens in Celery. Processing reads the stored body, parses it into events
+and hands each kind to its handler. Every handler is idempotent (unique keys in the database), so
+a delivery can be processed any number of times — after a crash, by the sweep, or by a replay —
+and end in the same state. One event's error never stops the others: it is recorded on the
+delivery (`failed`, replayable) while the rest are applied.
 """
 
 from __future__ import annotations
@@ -112,7 +111,8 @@ def _publish_drain_unless_queued() -> None:
 
 # How often one process asks whether a drain is queued while webhooks keep arriving. Every
 # stored delivery is followed by an ask that starts after its commit (the throttle's trailing
-# run), so a delivery waits at most this long longer for its drain, and none is left behind.
+# run), so a delivery waits at most this long longer for its drain. A process stopped within
+# those 20 ms leaves its last deliveries to the sweep (PENDING_GRACE).
 DRAIN_SIGNAL_INTERVAL_SECONDS = 0.02
 _signal_drain = TrailingThrottle(
     _publish_drain_unless_queued, interval=DRAIN_SIGNAL_INTERVAL_SECONDS
