@@ -37,6 +37,7 @@ def settle_database() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
 
 
 def wait_for_http(url: str, timeout: float = 20.0) -> None:
@@ -105,7 +106,9 @@ class BenchEnvironment:
         if not database_url or not redis_url:
             from tests.support.servers import PostgresServer, RedisServer
 
-            postgres = PostgresServer.start()
+            # Durable, as production: a restart in the fault scenarios is a crash, and an
+            # acknowledged webhook must survive it.
+            postgres = PostgresServer.start(durable=True)
             redis = RedisServer.start()
             self._servers = [postgres, redis]
             database_url = f"postgres://postgres@127.0.0.1:{postgres.port}/postgres"

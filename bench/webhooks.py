@@ -236,7 +236,7 @@ def bench_webhook_ingest(
     seconds: float = 10.0,
     connections: int = 64,
     web_workers: int = 2,
-    web_threads: int = 4,
+    web_threads: int = 8,
 ) -> IngestRun:
     """The saturated phase on `messages` messages, then the paced one on `paced_messages` (two
     statuses each), each posting for `seconds`."""

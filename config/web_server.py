@@ -21,7 +21,7 @@ def command(
     port: int,
     host: str = "127.0.0.1",
     workers: int = 2,
-    threads: int = 4,
+    threads: int = 8,
     log_level: str = "warning",
 ) -> list[str]:
     """granian's argv for this interpreter's environment, serving Tidings on `host:port`."""

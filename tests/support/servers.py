@@ -44,19 +44,26 @@ def postgres_bindir() -> Path:
 
 @dataclass
 class PostgresServer:
-    """A disposable PostgreSQL cluster listening on 127.0.0.1 with trust authentication."""
+    """A disposable PostgreSQL cluster listening on 127.0.0.1 with trust authentication.
+
+    The test suite's cluster trades durability for speed (no fsync, asynchronous commit): it never
+    outlives a crash. A `durable` one keeps PostgreSQL's defaults, so that a crash (`restart`)
+    loses nothing that was committed, as in production; the benchmarks and fault scenarios use
+    it.
+    """
 
     bindir: Path
     port: int
     datadir: Path
     user: str = "postgres"
     host: str = "127.0.0.1"
+    durable: bool = False
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, *, durable: bool = False) -> PostgresServer:
         bindir = postgres_bindir()
         datadir = Path(tempfile.mkdtemp(prefix="tidings-pg-", dir="/tmp"))
-        server = cls(bindir=bindir, port=port_for.select_random(), datadir=datadir)
+        server = cls(bindir=bindir, port=port_for.select_random(), datadir=datadir, durable=durable)
         if os.geteuid() == 0:
             shutil.chown(datadir, user="postgres", group="postgres")
         server._run(
@@ -77,9 +84,10 @@ class PostgresServer:
 
     def _start(self) -> None:
         options = (
-            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c max_connections=200"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
             "-l", str(self.datadir / "server.log"), "-w", "-t", "60", "start",
