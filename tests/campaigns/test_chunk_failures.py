@@ -7,7 +7,6 @@ that did leave is queued to go out again.
 from __future__ import annotations
 
 import collections
-import time
 
 import pytest
 import redis
@@ -18,15 +17,9 @@ from campaigns.dispatch import dispatch_chunk
 from campaigns.models import Message, MessageStatus
 from templates_app.models import SenderNumber
 from tests.campaigns.conftest import sent_message_ids
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def rows(campaign) -> dict[int, tuple[str, int]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 
 import pytest
 from django.db import connection
@@ -20,17 +19,11 @@ from campaigns.services import campaign_cancel, campaign_pause, campaign_resume
 from templates_app.models import SenderNumber
 from tests.campaigns.conftest import sent_message_ids
 from tests.campaigns.factories import opt_out
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RATE = 4  # messages per second: a ten-message chunk takes about 2.5 s
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def slow_campaign(running_campaign, count: int = 10) -> Campaign:

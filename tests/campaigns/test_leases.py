@@ -32,6 +32,7 @@ from campaigns.sending import SendJob, send_paced
 from campaigns.throttle import Reservation
 from templates_app.models import SenderNumber
 from tests.campaigns.conftest import sent_message_ids
+from tests.support.waiting import wait_until
 from whatsapp import get_provider, reset_provider
 from whatsapp.base import ErrorClass, ProviderError, SendAccepted, TemplateMessage
 
@@ -57,13 +58,6 @@ def short_grace(settings, meta):
     reset_provider()
     assert lease_grace_seconds() == pytest.approx(1.5)
     return meta
-
-
-def wait_until(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def in_thread(target) -> tuple[threading.Thread, list[BaseException]]:

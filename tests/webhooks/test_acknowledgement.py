@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.waiting import wait_until
 from tests.webhooks.helpers import payload, post
 from webhooks import services
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEvent
@@ -250,7 +251,7 @@ def test_with_a_shared_cache_one_queued_drain_serves_every_delivery_until_it_sta
     with django_capture_on_commit_callbacks(execute=True):
         post(client, status_body("wamid.C1"))
         post(client, status_body("wamid.C2"))
-    wait_until(lambda: published)
+    wait_until(lambda: published, timeout=2.0)
     time.sleep(DRAIN_SIGNAL_INTERVAL_SECONDS * 3)
     assert len(published) == 1
 
@@ -259,7 +260,7 @@ def test_with_a_shared_cache_one_queued_drain_serves_every_delivery_until_it_sta
         post(client, status_body("wamid.C3"))
     # The drain has started, so the next delivery publishes another (at once or at the end of
     # this process's signal interval).
-    wait_until(lambda: len(published) == 2)
+    wait_until(lambda: len(published) == 2, timeout=2.0)
 
     assert len(outcomes) == 2
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).count() == 1
@@ -267,10 +268,3 @@ def test_with_a_shared_cache_one_queued_drain_serves_every_delivery_until_it_sta
     # The drain published for it (it names no ids) claims the delivery waiting.
     services.webhook_deliveries_drain(delivery_ids=published[1][0])
     assert not WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).exists()
-
-
-def wait_until(condition, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+from tests.support.waiting import wait_until
 from webhooks.services.trailing_throttle import TrailingThrottle
 
 INTERVAL = 0.05
@@ -14,17 +15,9 @@ INTERVAL = 0.05
 class RecordingAction:
     def __init__(self) -> None:
         self.started: list[float] = []
-        self.ran = threading.Event()
 
     def __call__(self) -> None:
         self.started.append(time.monotonic())
-        self.ran.set()
-
-
-def wait_for_runs(action: RecordingAction, count: int, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(action.started) < count and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 def test_a_call_after_a_quiet_spell_runs_the_action_at_once_in_the_callers_thread():
@@ -44,7 +37,7 @@ def test_a_burst_of_calls_runs_the_action_once_at_once_and_once_after_the_interv
     for _ in range(100):
         throttle()
     last_call = time.monotonic()
-    wait_for_runs(action, 2)
+    wait_until(lambda: len(action.started) >= 2, timeout=2.0)
     time.sleep(INTERVAL * 3)
 
     assert len(action.started) == 2
