@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import psutil
 import requests
 
+from .environment import wait_until
+
 AUDIENCE_TAG = "bench"
 
 
@@ -164,19 +166,11 @@ WARM_UP_RECIPIENTS = 200
 WARM_UP_TAG = "bench-warm-up"
 
 
-def _wait_until_finished(campaign, *, timeout: float, poll: float = 0.25, on_poll=None) -> None:
+def _finished(campaign) -> bool:
     from campaigns.models import CampaignStatus
 
-    deadline = time.monotonic() + timeout
-    while True:
-        time.sleep(poll)
-        if on_poll is not None:
-            on_poll()
-        campaign.refresh_from_db()
-        if campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"campaign {campaign.name} not finished after {timeout} s")
+    campaign.refresh_from_db()
+    return campaign.status in (CampaignStatus.COMPLETED, CampaignStatus.STOPPED)
 
 
 def _warm_up(name: str) -> None:
@@ -189,7 +183,7 @@ def _warm_up(name: str) -> None:
     )
     with transaction.atomic():
         campaign_start(campaign_id=campaign.pk)
-    _wait_until_finished(campaign, timeout=120)
+    wait_until(lambda: _finished(campaign), timeout=120, what=f"campaign {campaign.name}")
 
 
 def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 600) -> CampaignRun:
@@ -225,9 +219,13 @@ def run_campaign(env, *, recipients: int, cap: int, name: str, timeout: float = 
     started = time.perf_counter()
     with transaction.atomic():
         campaign_start(campaign_id=campaign.pk)
-    rss_samples = [peak_rss]
-    _wait_until_finished(campaign, timeout=timeout, on_poll=lambda: rss_samples.append(rss()))
-    peak_rss = max(rss_samples)
+
+    def sampled_and_finished() -> bool:
+        nonlocal peak_rss
+        peak_rss = max(peak_rss, rss())
+        return _finished(campaign)
+
+    wait_until(sampled_and_finished, timeout=timeout, what=f"campaign {name}")
     seconds = time.perf_counter() - started
     cpu_after = cpu_seconds()
     for worker in workers:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,17 @@ def settle_database() -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> float:
+    """Poll `condition` every 0.25 s until true; the seconds it took. TimeoutError after
+    `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what}: not reached after {timeout:.0f} s")
+        time.sleep(0.25)
+    return time.monotonic() - started
 
 
 def wait_for_http(url: str, timeout: float = 20.0) -> None:
@@ -217,12 +228,13 @@ class BenchEnvironment:
         self.processes.append(process)
         return process
 
-    def start_web(self, *, workers: int = 2, threads: int = 4) -> subprocess.Popen:
-        """The production web server (`config.web_server`) on the port `web_url` names."""
+    def start_web(self, **options: int) -> subprocess.Popen:
+        """The production web server (`config.web_server`, with its defaults unless `options`
+        name `workers` or `threads`) on the port `web_url` names."""
         from config import web_server
 
         port = int(self.web_url.rsplit(":", 1)[1])
-        command = web_server.command(port=port, workers=workers, threads=threads)
+        command = web_server.command(port=port, **options)
         process = subprocess.Popen(command, cwd=ROOT)
         self.processes.append(process)
         wait_for_http(f"{self.web_url}/healthz")

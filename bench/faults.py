@@ -31,7 +31,7 @@ import requests
 from campaigns.sending import RESERVATION_HORIZON_SECONDS
 
 from . import payloads
-from .environment import APP_SECRET, BenchEnvironment
+from .environment import APP_SECRET, BenchEnvironment, wait_until
 
 LEASE_SECONDS = 10
 READ_TIMEOUT_SECONDS = 3
@@ -60,15 +60,6 @@ class Verdict:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what}: not reached after {timeout:.0f} s")
-        time.sleep(0.25)
-    return time.monotonic() - started
 
 
 def campaign_status(campaign_id: int) -> str:

@@ -231,8 +231,8 @@ def parse_wrk(output: str) -> dict:
 def bench_webhook_ingest(
     env,
     *,
-    messages: int = 25_000,
-    paced_messages: int = 15_000,
+    messages: int = 30_000,
+    paced_messages: int = 16_000,
     seconds: float = 10.0,
     connections: int = 64,
     web_workers: int = 2,
