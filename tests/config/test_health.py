@@ -56,12 +56,14 @@ def test_readyz_names_the_cache_when_redis_is_unreachable(client, settings, brok
 
 @pytest.mark.django_db
 def test_readyz_names_the_broker_when_it_is_unreachable(client, redis_cache):
-    original = celery_app.conf.broker_url
-    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"
+    # Publishing uses the write URL, which Celery may already have resolved from broker_url.
+    names = ("broker_url", "broker_write_url")
+    originals = {name: celery_app.conf[name] for name in names}
+    celery_app.conf.update(dict.fromkeys(names, "redis://127.0.0.1:1/0"))
     try:
         response = client.get("/readyz")
     finally:
-        celery_app.conf.broker_url = original
+        celery_app.conf.update(originals)
 
     assert response.status_code == 503
     assert response.json()["failing"] == ["broker"]
