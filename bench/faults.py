@@ -463,6 +463,7 @@ def stop_keyword_mid_campaign(env: BenchEnvironment, size: int) -> Verdict:
         )
         for message_id, _contact_id, phone in waiting
     ]
+    posted_at = time.monotonic()
     answers = post_all(env.web_url, bodies)
     contact_ids = [contact_id for _message_id, contact_id, _phone in waiting]
     wait_until(
@@ -475,6 +476,7 @@ def stop_keyword_mid_campaign(env: BenchEnvironment, size: int) -> Verdict:
         timeout=60,
         what="opt-outs recorded",
     )
+    recorded_in = time.monotonic() - posted_at
     opted_out_at = {
         contact_id: recorded_at.timestamp()
         for contact_id, recorded_at in ConsentRecord.objects.filter(
@@ -503,14 +505,22 @@ def stop_keyword_mid_campaign(env: BenchEnvironment, size: int) -> Verdict:
             elif accepted_at > opted_out:
                 in_flight += 1
     check_ledger(verdict, env, campaign_id)
+    # Their turn was seconds away when they wrote STOP: the opt-outs must have stopped nearly
+    # all of them (a few may already have been on their way).
+    stopped = Message.objects.filter(pk__in=[row[0] for row in waiting], status="skipped").count()
     verdict.counts.update(
         opted_out=len(opted_out_at),
+        opt_outs_recorded_in_s=round(recorded_in, 1),
+        stopped_by_the_opt_out=stopped,
         handed_over_after_opt_out=decided_after,
         reached_meta_after_opt_out=arrived_after,
         in_flight_at_opt_out=in_flight,
         non_200=sum(1 for status in answers if status != 200),
     )
     verdict.require(len(opted_out_at) == 100, f"only {len(opted_out_at)} of 100 opt-outs recorded")
+    verdict.require(
+        stopped >= 0.9 * len(waiting), f"only {stopped} of {len(waiting)} stopped by their STOP"
+    )
     verdict.require(decided_after == 0, f"{decided_after} sends handed over after the opt-out")
     verdict.require(arrived_after == 0, f"{arrived_after} sends reached Meta after the opt-out")
     env.stop(worker)

@@ -1,6 +1,6 @@
 """Tasks a test worker imports (`--include tests.support.broker_probe`) to show, through files
-it leaves behind, what the worker ran: `hold` keeps a task unacknowledged for a while, `touch`
-proves the worker is consuming."""
+it leaves behind, what the worker ran: `hold` keeps a slot busy and its message unacknowledged
+for a while, `touch` proves the worker is consuming."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True, name="probe.hold")
-def hold(started_marker: str, seconds: float) -> None:
-    Path(started_marker).touch()
+def hold(marker: str, seconds: float) -> None:
+    Path(f"{marker}.started").touch()
     time.sleep(seconds)
+    Path(f"{marker}.finished").touch()
 
 
 @shared_task(acks_late=True, name="probe.touch")
