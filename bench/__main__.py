@@ -155,7 +155,8 @@ def run(sizes: Sizes) -> tuple[list[tuple[str, str, str]], dict]:
         details["naive_messages_per_second"] = naive.get("rate")
 
     concurrency = env.dispatch_concurrency
-    limit = min(LIFTED_CAP, concurrency / META_LATENCY_SECONDS)
+    in_flight = concurrency * env.worker_processes
+    limit = min(LIFTED_CAP, in_flight / META_LATENCY_SECONDS)
     throughput = scaling[sizes.throughput]
     duplicates = sum(run_.standin_duplicates for run_ in [throttled, *scaling.values()])
     rows.append(
@@ -165,9 +166,9 @@ def run(sizes: Sizes) -> tuple[list[tuple[str, str, str]], dict]:
             f"**{_number(throughput.messages_per_second)} msg/s** "
             f"({throughput.sent:,} sent in {throughput.seconds:.1f} s; "
             f"duplicates at Meta's stand-in: {throughput.standin_duplicates})",
-            f"limit min(cap {LIFTED_CAP:,}, {concurrency} in flight ÷ "
-            f"{META_LATENCY_SECONDS * 1000:.0f} ms) = {_number(limit)}/s; Meta's per-number tier "
-            f"{META_PER_NUMBER_TIER:,}/s; naive sequential sender "
+            f"limit min(cap {LIFTED_CAP:,}, {env.worker_processes} workers of {concurrency} in "
+            f"flight ÷ {META_LATENCY_SECONDS * 1000:.0f} ms) = {_number(limit)}/s; Meta's "
+            f"per-number tier {META_PER_NUMBER_TIER:,}/s; naive sequential sender "
             f"{_number(naive.get('rate', 0.0), 1)} msg/s ({sizes.naive:,} messages)",
         )
     )
