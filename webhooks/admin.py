@@ -50,7 +50,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "processed_at",
         "short_error",
     )
-    list_filter = ("status", ("received_at", admin.DateFieldListFilter))
+    list_filter = ("status", "from_users", ("received_at", admin.DateFieldListFilter))
     date_hierarchy = "received_at"
     search_fields = ("=sha256", "=id")
     ordering = ("-received_at", "-id")
@@ -58,6 +58,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         "id",
         "status",
         "received_at",
+        "from_users",
         "size",
         "sha256",
         "attempts",

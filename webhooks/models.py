@@ -32,6 +32,11 @@ class WebhookDelivery(models.Model):
     sha256 = models.CharField(max_length=64, unique=True)
     size = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    from_users = models.BooleanField(
+        default=False,
+        help_text="The body holds what users sent or chose (messages, STOP keywords, marketing "
+        "preferences): processed before pending receipts and account events.",
+    )
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
@@ -56,6 +61,12 @@ class WebhookDelivery(models.Model):
                 name="webhooks_delivery_open_idx",
             ),
             models.Index(fields=["status", "received_at"], name="webhooks_delivery_status_idx"),
+            # The drain's order: what users sent first, then by arrival.
+            models.Index(
+                fields=["-from_users", "received_at", "id"],
+                condition=models.Q(status="pending"),
+                name="webhooks_delivery_drain_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -130,6 +131,11 @@ def webhook_drain_started() -> None:
 # --- The acknowledgement path ------------------------------------------------------------------
 
 
+# The keys Meta puts what users sent or chose under ("messages" is also every change's `field`
+# value, so the colon matters). A text that happens to contain the pattern is only processed sooner.
+_FROM_USERS = re.compile(rb'"(?:messages|user_preferences)"\s*:')
+
+
 def webhook_delivery_store(*, body: bytes) -> int | None:
     """Store a validly signed body durably with one INSERT and enqueue its processing after commit.
 
@@ -143,14 +149,15 @@ def webhook_delivery_store(*, body: bytes) -> int | None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} "  # noqa: S608 - only the model's own table name
-            "(body, sha256, size, received_at, status, attempts, error, summary) "
-            "VALUES (%s, %s, %s, %s, %s, 0, '', %s) "
+            "(body, sha256, size, received_at, from_users, status, attempts, error, summary) "
+            "VALUES (%s, %s, %s, %s, %s, %s, 0, '', %s) "
             "ON CONFLICT (sha256) DO NOTHING RETURNING id",
             [
                 body,
                 hashlib.sha256(body).hexdigest(),
                 len(body),
                 WebhookDelivery._meta.get_field("received_at").get_db_prep_value(now, connection),
+                _FROM_USERS.search(body) is not None,
                 DeliveryStatus.PENDING,
                 "{}",
             ],
@@ -206,8 +213,9 @@ def webhook_deliveries_process(
 ) -> dict[int, DeliveryOutcome]:
     """Claim and process stored deliveries; returns each claimed one's outcome by id.
 
-    The given deliveries are claimed if they are waiting; with `drain`, the oldest other pending
-    ones are claimed too, up to `limit`, so one task applies what many POSTs brought. Claiming
+    The given deliveries are claimed if they are waiting; with `drain`, other pending ones are
+    claimed too, up to `limit`, so one task applies what many POSTs brought: those from users
+    first (messages, STOP keywords, marketing preferences), then the oldest. Claiming
     takes row locks with SKIP LOCKED and moves the rows to `processing` at once, so two workers
     never process the same delivery. `retry_failed` also takes failed ones (a retry after a
     transient error); `replay` takes failed, quarantined and processed ones too: every handler is
@@ -276,7 +284,8 @@ def _claim(ids: list[int], *, allowed: list[str], drain: bool, limit: int) -> li
                 WebhookDelivery.objects.select_for_update(skip_locked=True)
                 .filter(status=DeliveryStatus.PENDING)
                 .exclude(pk__in=claimed)
-                .order_by("received_at", "pk")
+                # A STOP waits for no backlog of receipts: it decides who may still be sent to.
+                .order_by("-from_users", "received_at", "pk")
                 .values_list("pk", flat=True)[: limit - len(claimed)]
             )
         WebhookDelivery.objects.filter(pk__in=claimed).update(
